@@ -1,0 +1,45 @@
+"""The layout of a release folder (a complete Hub dataset repository).
+
+::
+
+    OUT/
+      README.md                  dataset card (YAML: license, configs, features) + datasheet
+      croissant.json             Croissant 1.0 JSON-LD with RAI fields
+      report.json                counts per outcome and reason, config, pass rates
+      inputs.jsonl               one line per input: input, outcome, reason, clips
+      data/{split}-{n:05d}.tar   WebDataset shards
+      metadata/{split}.parquet   one row per clip: shard, key, every metadata field
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from acav1m_hf.schema import SPLITS
+
+DATA_DIR = "data"
+METADATA_DIR = "metadata"
+CARD = "README.md"
+CROISSANT = "croissant.json"
+REPORT = "report.json"
+INPUTS = "inputs.jsonl"
+SHARD_PATTERN = re.compile(r"^(?P<split>[a-z]+)-(?P<n>\d{5})\.tar$")
+
+
+def shard_name(split: str, n: int) -> str:
+    return f"{DATA_DIR}/{split}-{n:05d}.tar"
+
+
+def index_name(split: str) -> str:
+    return f"{METADATA_DIR}/{split}.parquet"
+
+
+def list_shards(root: str | Path) -> dict[str, list[Path]]:
+    """Shards per split, sorted, for the splits that have any."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted((Path(root) / DATA_DIR).glob("*.tar")):
+        match = SHARD_PATTERN.match(path.name)
+        if match and match["split"] in SPLITS:
+            found.setdefault(match["split"], []).append(path)
+    return {s: found[s] for s in SPLITS if s in found}

@@ -1,0 +1,74 @@
+"""Curation settings: one frozen dataclass, loadable from a JSON or TOML file.
+
+Every setting that changes what is written is here, so that a release records
+the exact configuration that produced it (``report.json``) and a rerun with
+the same inputs and config reproduces the shards byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    profile: str = "cpu"
+    """Named model stack (see `curation.profiles`)."""
+    clip_seconds: float = 10.0
+    min_clip_seconds: float = 1.0
+    """A tail shorter than this is not a clip; an input shorter than this is rejected as too short."""
+    max_clips_per_input: int | None = None
+    max_fps: float = 25.0
+    """Frame rate of the written ``mp4`` (the source rate when lower)."""
+    max_side: int = 384
+    """Longest side of the written frames, pixels (never upscaled)."""
+    language_threshold: float = 0.5
+    instance_threshold: float = 0.5
+    temporal_threshold: float = 0.5
+    max_offset: float = 1.0
+    """Search range of the audio-visual sync offset, seconds (both directions)."""
+    silence_dbfs: float = -60.0
+    """Audio whose RMS level is below this is rejected as silent."""
+    keep_flagged: bool = False
+    """Keep clips that fail a filter (marked ``alignment.passed = false``) instead of rejecting them."""
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """train / validation / test, assigned by a hash of the source video id."""
+    shard_max_samples: int = 1000
+    shard_max_bytes: int = 1_000_000_000
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> CurationConfig:
+        """Read a ``.json`` or ``.toml`` file; unknown keys are an error naming the file."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        return cls.from_dict(data, source=str(path)).with_overrides(**overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> CurationConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        if "split_fractions" in data:
+            data = {**data, "split_fractions": tuple(data["split_fractions"])}
+        return cls(**data)
+
+    def with_overrides(self, **overrides: Any) -> CurationConfig:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def __post_init__(self) -> None:
+        if self.clip_seconds < self.min_clip_seconds or self.min_clip_seconds <= 0:
+            raise ValueError(f"config: need 0 < min_clip_seconds <= clip_seconds, got {self.min_clip_seconds}, {self.clip_seconds}")
+        if abs(sum(self.split_fractions) - 1.0) > 1e-6 or len(self.split_fractions) != 3:
+            raise ValueError(f"config: split_fractions must be three numbers summing to 1, got {self.split_fractions}")
+        if self.shard_max_samples < 1 or self.shard_max_bytes < 1:
+            raise ValueError("config: shard_max_samples and shard_max_bytes must be positive")

@@ -1,0 +1,84 @@
+"""One small interface per model role, and the `Analysis` an aligner returns.
+
+A profile (see `curation.profiles`) picks one implementation per role. The
+pipeline only talks to these interfaces, so the CPU profile (signal-based, no
+weights) and the paper profile (Video-LLaVA, an LLM, ImageBind) write the same
+schema through the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from curation.records import Clip
+
+
+@dataclass
+class Score:
+    """A normalised score in [0, 1] and the raw value it came from, or a reason why there is none."""
+
+    score: float | None = None
+    raw: float | None = None
+    reason: str | None = None
+
+    @classmethod
+    def missing(cls, reason: str) -> Score:
+        return cls(reason=reason)
+
+
+@dataclass
+class Analysis:
+    """What an aligner measured on one clip (Algorithm 1's filters plus task labels)."""
+
+    language: Score
+    instance: Score
+    temporal_windows: list[float] | None
+    """Per-1-s-window scores in [0, 1]; None with ``temporal_reason``."""
+    temporal_reason: str | None
+    sync_offset: float | None
+    """Estimated audio delay against the video, seconds (positive: audio late)."""
+    sync_confidence: float | None
+    sync_reason: str | None
+    heatmap: np.ndarray | None
+    """Source-localization map over the frame, float32 in [0, 1], any resolution; None with ``heatmap_reason``."""
+    heatmap_reason: str | None
+    category: tuple[str, int, float] | None = None
+    """(label, id, score) of the zero-shot class, when an embedder ran."""
+    category_reason: str | None = "no classifier in this profile"
+    embeddings: np.ndarray | None = None
+    embedding_rows: list[str] = field(default_factory=list)
+
+
+class Aligner(Protocol):
+    """Scores a clip's audio against its frames (and its caption, when there is one)."""
+
+    name: str
+
+    def analyse(self, clip: Clip, caption: str | None) -> Analysis: ...
+
+
+class Captioner(Protocol):
+    """Writes sentence-level descriptions of each clip from its frames (Video-LLaVA in the paper)."""
+
+    name: str
+
+    def describe(self, clips: list[Clip]) -> list[list[str]]: ...
+
+
+class Condenser(Protocol):
+    """Condenses descriptions (and manifest text, transcript) into one comprehensive caption."""
+
+    name: str
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str: ...
+
+
+class Transcriber(Protocol):
+    """Transcribes the speech in a clip's 16 kHz mono audio; empty string when there is none."""
+
+    name: str
+
+    def transcribe(self, audio: np.ndarray) -> str: ...
