@@ -222,7 +222,9 @@ MEMBERS: tuple[Member, ...] = (
     Member("jpg", "Keyframe from the middle of the clip.", True, "image"),
     Member("txt", "The caption, UTF-8; present when `caption.text` is not null.", False, "text"),
     Member("mask.png", "Segmentation mask, 8-bit grayscale; present when `labels.mask.present`.", False, "image"),
-    Member("npy", "float32 embeddings, one row per `embeddings.rows`; present when `embeddings.present`.", False, "array"),
+    Member(
+        "npy", "float32 embeddings, one row per `embeddings.rows`; present when `embeddings.present`.", False, "array"
+    ),
 )
 MEMBER_EXTENSIONS = tuple(m.extension for m in MEMBERS)
 
@@ -395,7 +397,9 @@ def validate_sample(key: str, members: Mapping[str, bytes]) -> list[str]:
         errors.append(f"{key}.json: key field is {metadata['key']!r}")
     caption = metadata["caption"]["text"]
     if (caption is None) != ("txt" not in members):
-        errors.append(f"{key}.txt: present={('txt' in members)} but caption.text is {'null' if caption is None else 'set'}")
+        errors.append(
+            f"{key}.txt: present={('txt' in members)} but caption.text is {'null' if caption is None else 'set'}"
+        )
     elif caption is not None and members["txt"].decode("utf-8", "replace") != caption:
         errors.append(f"{key}.txt: differs from caption.text")
     for ext, flag in (("mask.png", metadata["labels"]["mask"]["present"]), ("npy", metadata["embeddings"]["present"])):

@@ -38,6 +38,10 @@ class CurationConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """train / validation / test, assigned by a hash of the source video id."""
     shard_max_samples: int = 1000
+    inputs_per_unit: int = 16
+    """Inputs per unit of work. Units are planned before any work starts; a unit is what is scheduled and resumed."""
+    batch_size: int = 8
+    """Clips per model batch (captioner, embedder)."""
     shard_max_bytes: int = 1_000_000_000
     device: str = "cpu"
 
@@ -67,8 +71,10 @@ class CurationConfig:
 
     def __post_init__(self) -> None:
         if self.clip_seconds < self.min_clip_seconds or self.min_clip_seconds <= 0:
-            raise ValueError(f"config: need 0 < min_clip_seconds <= clip_seconds, got {self.min_clip_seconds}, {self.clip_seconds}")
+            raise ValueError(
+                f"config: need 0 < min_clip_seconds <= clip_seconds, got {self.min_clip_seconds}, {self.clip_seconds}"
+            )
         if abs(sum(self.split_fractions) - 1.0) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"config: split_fractions must be three numbers summing to 1, got {self.split_fractions}")
-        if self.shard_max_samples < 1 or self.shard_max_bytes < 1:
-            raise ValueError("config: shard_max_samples and shard_max_bytes must be positive")
+        if min(self.shard_max_samples, self.shard_max_bytes, self.inputs_per_unit, self.batch_size) < 1:
+            raise ValueError("config: shard bounds, inputs_per_unit and batch_size must be positive")

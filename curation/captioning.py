@@ -1,0 +1,62 @@
+"""Captioning stage (Algorithm 1, lines 6-8): descriptions → one comprehensive caption.
+
+With no captioner in the profile, a manifest's ``text`` is the caption; with
+neither, the caption is null with the reason. Model failures are recorded on
+the clip (null + reason) and flag it for reprocessing; they never stop a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from curation.profiles import Profile
+from curation.records import Clip
+
+
+@dataclass
+class CaptionResult:
+    text: str | None
+    origin: str | None
+    reason: str | None = None
+    descriptions: list[str] = field(default_factory=list)
+    transcript: str | None = None
+
+
+def caption_batch(clips: list[Clip], profile: Profile) -> list[CaptionResult]:
+    """Caption a batch of clips (batched so that a GPU captioner sees several clips at once)."""
+    if profile.captioner is None:
+        return [_from_manifest(clip) for clip in clips]
+    try:
+        descriptions = profile.captioner.describe(clips)
+    except Exception as exc:  # noqa: BLE001 - recorded on every clip of the batch
+        return [CaptionResult(None, None, reason=f"captioner failed: {_short(exc)}") for _ in clips]
+    return [_condense(clip, found, profile) for clip, found in zip(clips, descriptions, strict=True)]
+
+
+def _from_manifest(clip: Clip) -> CaptionResult:
+    if clip.item.text:
+        return CaptionResult(clip.item.text, "manifest")
+    return CaptionResult(None, None, reason="no manifest text and no captioner in this profile")
+
+
+def _condense(clip: Clip, descriptions: list[str], profile: Profile) -> CaptionResult:
+    transcript = None
+    if profile.transcriber is not None:
+        try:
+            transcript = profile.transcriber.transcribe(clip.audio) or None
+        except Exception:  # noqa: BLE001 - optional context: the caption is still condensed without it
+            transcript = None
+    if profile.condenser is None:
+        text = " ".join(descriptions).strip() or None
+        reason = None if text else "the captioner returned no description"
+        return CaptionResult(text, profile.captioner.name if text else None, reason, descriptions, transcript)
+    try:
+        text = profile.condenser.condense(descriptions, clip.item.text, transcript)
+    except Exception as exc:  # noqa: BLE001 - flagged for reprocessing, the clip goes on
+        return CaptionResult(None, None, f"condenser failed: {_short(exc)}", descriptions, transcript)
+    origin = f"{profile.captioner.name} + {profile.condenser.name}"
+    return CaptionResult(text, origin, None, descriptions, transcript)
+
+
+def _short(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]

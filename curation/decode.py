@@ -1,0 +1,190 @@
+"""Decoder: one input file → `Clip`s, with PyAV.
+
+Audio and video share one time axis whose zero is the first video frame.
+Stream start times are honoured: an audio stream that starts 0.4 s after the
+video is placed 0.4 s late (leading silence), exactly as a player would
+present it, so that misaligned sources are measured as misaligned instead of
+being silently "fixed" by concatenating samples from zero.
+
+Decoding streams through the file once and emits each clip as soon as both
+streams have passed its end, so memory is bounded by one clip, whatever the
+input's length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+
+import av
+import fsspec
+import numpy as np
+
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.config import CurationConfig
+from curation.records import Clip, InputItem, Rejected
+
+SR = AUDIO_SAMPLE_RATE
+
+
+def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """Frame size for the written video: longest side ``max_side`` at most, never upscaled, even numbers (H.264)."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def decode_clips(item: InputItem, config: CurationConfig) -> Iterator[Clip]:
+    """Yield the clips of ``item``; raise `Rejected` for an input that has none to give."""
+    try:
+        with fsspec.open(item.path, "rb") as handle, av.open(handle, metadata_errors="ignore") as container:
+            yield from _decode(container, item, config)
+    except Rejected:
+        raise
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        raise Rejected("undecodable", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _decode(container: av.container.InputContainer, item: InputItem, config: CurationConfig) -> Iterator[Clip]:
+    if not container.streams.video:
+        raise Rejected("no_video_stream")
+    if not container.streams.audio:
+        raise Rejected("no_audio_stream")
+    video, audio = container.streams.video[0], container.streams.audio[0]
+    video.thread_type = "AUTO"
+    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    fps = float(min(Fraction(rate), Fraction(config.max_fps).limit_denominator(1000)))
+    width, height = output_size(video.codec_context.width, video.codec_context.height, config.max_side)
+    timeline = _Timeline(item, config, fps, width, height)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
+    for packet in container.demux(video, audio):
+        try:
+            frames = packet.decode()
+        except av.InvalidDataError:
+            continue  # a damaged packet: the frames around it still decode
+        for frame in frames:
+            if packet.stream is video:
+                timeline.add_video(frame)
+            else:
+                for out in resampler.resample(frame):
+                    timeline.add_audio(out, frame.time)
+        yield from timeline.ready_clips()
+    for out in resampler.resample(None):
+        timeline.add_audio(out, None)
+    yield from timeline.ready_clips(flush=True)
+    if timeline.emitted == 0:
+        raise Rejected(*timeline.why_empty())
+
+
+class _Timeline:
+    """Buffers decoded frames and samples and cuts them into clip windows."""
+
+    def __init__(self, item: InputItem, config: CurationConfig, fps: float, width: int, height: int) -> None:
+        self.item, self.config, self.fps, self.size = item, config, fps, (width, height)
+        self.t0: float | None = None  # time of the first video frame: the clip time axis' zero
+        self.frames: dict[int, np.ndarray] = {}  # frame slot (since t0, at fps) -> RGB
+        self.last_slot = -1
+        self.audio_chunks: list[np.ndarray] = []
+        self.audio_start: float | None = None  # container time of the first audio sample
+        self.audio_dropped = 0  # samples already released from the head of the buffer
+        self.audio_end = -math.inf
+        self.video_end = -math.inf
+        self.index = 0
+        self.emitted = 0
+        self.clip_start = item.start or 0.0
+
+    # ---------------------------------------------------------------- input
+    def add_video(self, frame: av.VideoFrame) -> None:
+        if frame.time is None:
+            return
+        if self.t0 is None:
+            self.t0 = frame.time
+        t = frame.time - self.t0
+        slot = int(math.floor(t * self.fps + 1e-6))
+        self.video_end = max(self.video_end, t + 1.0 / self.fps)
+        if slot > self.last_slot and t >= self.clip_start - 1.0 / self.fps:
+            self.frames[slot] = frame.to_ndarray(width=self.size[0], height=self.size[1], format="rgb24")
+            self.last_slot = slot
+
+    def add_audio(self, frame: av.AudioFrame, source_time: float | None) -> None:
+        if self.audio_start is None:
+            if source_time is None:
+                return
+            self.audio_start = source_time
+        samples = frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+        self.audio_chunks.append(samples)
+        total = self.audio_dropped + sum(len(c) for c in self.audio_chunks)
+        self.audio_end = self.audio_start + total / SR
+
+    # ---------------------------------------------------------------- output
+    def _end_bound(self) -> float:
+        return self.item.end if self.item.end is not None else math.inf
+
+    def ready_clips(self, flush: bool = False) -> Iterator[Clip]:
+        while self.t0 is not None and self._has_next():
+            start = self.clip_start
+            end = min(start + self.config.clip_seconds, self._end_bound())
+            media_end = min(self.video_end, self._audio_end_rel())
+            if not flush and (self.video_end < end or self._audio_end_rel() < end):
+                return
+            end = min(end, media_end) if flush else end
+            if end - start < self.config.min_clip_seconds:
+                self.clip_start = math.inf
+                return
+            yield self._cut(start, end)
+            self.clip_start = end
+
+    def _has_next(self) -> bool:
+        limit = self.config.max_clips_per_input
+        return self.clip_start < self._end_bound() and (limit is None or self.emitted < limit)
+
+    def _audio_end_rel(self) -> float:
+        return -math.inf if self.audio_start is None or self.t0 is None else self.audio_end - self.t0
+
+    def _cut(self, start: float, end: float) -> Clip:
+        first = int(math.floor(start * self.fps + 1e-6))
+        count = max(1, int(round((end - start) * self.fps)))
+        frames, previous = [], None
+        for slot in range(first, first + count):
+            previous = self.frames.get(slot, previous)
+            if previous is None:  # no frame yet at the window's start: use the first one after it
+                previous = next(self.frames[s] for s in sorted(self.frames) if s >= slot)
+            frames.append(previous)
+        for slot in [s for s in self.frames if s < first + count - 1]:
+            del self.frames[slot]
+        audio = self._audio_window(start, end)
+        self.index += 1
+        self.emitted += 1
+        return Clip(
+            item=self.item,
+            index=self.index - 1,
+            start=round(start, 6),
+            end=round(end, 6),
+            frames=np.stack(frames),
+            fps=self.fps,
+            audio=audio,
+            audio_late=round((self.audio_start or 0.0) - (self.t0 or 0.0), 6),
+        )
+
+    def _audio_window(self, start: float, end: float) -> np.ndarray:
+        """Samples of [start, end) on the video time axis; zeros where the audio stream has none."""
+        assert self.audio_start is not None and self.t0 is not None
+        buffer = np.concatenate(self.audio_chunks) if self.audio_chunks else np.zeros(0, np.float32)
+        n = int(round((end - start) * SR))
+        offset = int(round((start + self.t0 - self.audio_start) * SR)) - self.audio_dropped
+        out = np.zeros(n, np.float32)
+        lo, hi = max(offset, 0), min(offset + n, len(buffer))
+        if hi > lo:
+            out[lo - offset : hi - offset] = buffer[lo:hi]
+        keep_from = max(0, min(offset + n, len(buffer)))
+        self.audio_chunks = [buffer[keep_from:]]
+        self.audio_dropped += keep_from
+        return out
+
+    def why_empty(self) -> tuple[str, str]:
+        if self.t0 is None:
+            return "undecodable", "no video frame could be decoded"
+        if self.audio_start is None:
+            return "undecodable", "no audio frame could be decoded"
+        duration = min(self.video_end, self._audio_end_rel())
+        return "too_short", f"{max(duration, 0):.2f} s of audio and video, need {self.config.min_clip_seconds} s"

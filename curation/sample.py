@@ -1,0 +1,122 @@
+"""Assemble one `Sample`: the schema's metadata and the encoded members of a clip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE, SCHEMA_VERSION, SPLITS, validate_sample
+from curation import __version__
+from curation.captioning import CaptionResult
+from curation.config import CurationConfig
+from curation.encode import encode_flac, encode_jpg, encode_mp4, encode_npy, encode_png_mask
+from curation.filters import Decision, alignment_metadata
+from curation.localization import heatmap_to_labels
+from curation.profiles import Profile
+from curation.records import Sample
+
+
+def split_of(video_id: str, fractions: tuple[float, float, float]) -> str:
+    """Split by a hash of the source video id, so that clips of one video never cross splits."""
+    u = int.from_bytes(hashlib.sha256(video_id.encode()).digest()[:8], "big") / 2**64
+    cumulative = 0.0
+    for split, fraction in zip(SPLITS, fractions, strict=True):
+        cumulative += fraction
+        if u < cumulative:
+            return split
+    return SPLITS[-1]
+
+
+def sample_key(video_id: str, start: float) -> str:
+    """``{video_id}-{start in ms}``: unique per clip, stable, and free of dots."""
+    return f"{video_id}-{int(round(start * 1000)):08d}"
+
+
+def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, config: CurationConfig) -> Sample:
+    clip, analysis = decision.clip, decision.analysis
+    item = clip.item
+    height, width = clip.frames.shape[1:3]
+    labels, mask = _labels(decision, width, height)
+    key = sample_key(item.video_id, clip.start)
+    metadata: dict[str, Any] = {
+        "key": key,
+        "split": split_of(item.video_id, config.split_fractions),
+        "source": {
+            "video_id": item.video_id,
+            "path": item.path,
+            "start": clip.start,
+            "end": clip.end,
+            "license": item.license,
+            "text": item.text,
+        },
+        "clip": {
+            "duration": round(clip.duration, 6),
+            "fps": round(clip.fps, 6),
+            "width": int(width),
+            "height": int(height),
+            "sample_rate": AUDIO_SAMPLE_RATE,
+        },
+        "caption": {
+            "text": caption.text,
+            "origin": caption.origin,
+            "descriptions": caption.descriptions,
+            "transcript": caption.transcript,
+            "reason": caption.reason if caption.text is None else None,
+        },
+        "alignment": alignment_metadata(decision, config),
+        "labels": labels,
+        "embeddings": {
+            "present": analysis.embeddings is not None,
+            "rows": analysis.embedding_rows if analysis.embeddings is not None else [],
+            "model": profile.models()["embedder"] if analysis.embeddings is not None else None,
+            "reason": None if analysis.embeddings is not None else "no embedder in this profile",
+        },
+        "pipeline": {
+            "version": __version__,
+            "profile": profile.name,
+            "schema": SCHEMA_VERSION,
+            "models": profile.models(),
+        },
+    }
+    members = {
+        "mp4": encode_mp4(clip.frames, clip.fps, clip.audio),
+        "flac": encode_flac(clip.audio),
+        "jpg": encode_jpg(clip.frames[len(clip.frames) // 2]),
+        "json": json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+    }
+    if caption.text is not None:
+        members["txt"] = caption.text.encode("utf-8")
+    if mask is not None:
+        members["mask.png"] = encode_png_mask(mask)
+    if analysis.embeddings is not None:
+        members["npy"] = encode_npy(analysis.embeddings)
+    errors = validate_sample(key, members)
+    if errors:  # a bug in a stage, never the input's fault: fail loudly rather than write it
+        raise AssertionError(f"curation produced an invalid sample {key}: {'; '.join(errors)}")
+    return Sample(key, metadata, members)
+
+
+def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any], np.ndarray | None]:
+    analysis = decision.analysis
+    if analysis.category is not None:
+        label, index, score = analysis.category
+        category = {"label": label, "id": int(index), "score": round(float(score), 6), "reason": None}
+    else:
+        category = {"label": None, "id": None, "score": None, "reason": analysis.category_reason or "not computed"}
+    if analysis.heatmap is None:
+        localization = {"peak": None, "box": None, "reason": analysis.heatmap_reason or "not computed"}
+        return {
+            "category": category,
+            "localization": localization,
+            "mask": {"present": False, "reason": localization["reason"]},
+        }, None
+    peak, box, mask = heatmap_to_labels(analysis.heatmap, width, height)
+    localization = {
+        "peak": [round(float(v), 6) for v in peak],
+        "box": [round(float(v), 6) for v in box],
+        "reason": None,
+    }
+    return {"category": category, "localization": localization, "mask": {"present": True, "reason": None}}, mask
