@@ -43,3 +43,14 @@ def list_shards(root: str | Path) -> dict[str, list[Path]]:
         if match and match["split"] in SPLITS:
             found.setdefault(match["split"], []).append(path)
     return {s: found[s] for s in SPLITS if s in found}
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -289,7 +289,6 @@ def finalize(
     from acav1m_hf.card import write_card
     from acav1m_hf.croissant import write_croissant
 
-
     work = root / WORK_DIR
     (root / release.DATA_DIR).mkdir(parents=True, exist_ok=True)
     (root / release.METADATA_DIR).mkdir(parents=True, exist_ok=True)

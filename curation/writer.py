@@ -9,7 +9,6 @@ under a shard's name. A new shard starts when the current one reaches
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import webdataset as wds
 
+from acav1m_hf.release import file_sha256
 from curation.records import Sample
 
 
@@ -28,14 +28,6 @@ class ShardStats:
     samples: int
     bytes: int
     sha256: str
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ShardWriter:
