@@ -131,7 +131,7 @@ def _check_index(root: Path, shards: dict[str, list[Path]], samples: dict[str, d
 
 
 def _check_card(root: Path, shards: dict[str, list[Path]]) -> list[str]:
-    from datasets import DatasetInfosDict
+    from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCard
 
     card = DatasetCard.load(root / release.CARD)

@@ -18,6 +18,8 @@ from PIL import Image
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
 
 VIDEO_CRF = "28"
+X264_PARAMS = "mbtree=0"
+"""x264's macroblock-tree rate control gave different bytes in different processes for the same frames."""
 AUDIO_BITRATE = 64_000
 
 
@@ -26,7 +28,11 @@ def encode_mp4(frames: np.ndarray, fps: float, audio: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(buffer, "w", format="mp4", options={"fflags": "+bitexact"}) as out:
-        vstream = out.add_stream("libx264", rate=rate, options={"crf": VIDEO_CRF, "preset": "veryfast", "threads": "1"})
+        vstream = out.add_stream(
+            "libx264",
+            rate=rate,
+            options={"crf": VIDEO_CRF, "preset": "veryfast", "threads": "1", "x264-params": X264_PARAMS},
+        )
         vstream.width, vstream.height = frames.shape[2], frames.shape[1]
         vstream.pix_fmt = "yuv420p"
         vstream.codec_context.flags |= av.codec.context.Flags.bitexact

@@ -372,7 +372,7 @@ def _report(
         "acav1m_version": __version__,
         "schema": SCHEMA_VERSION,
         "plan": fingerprint,
-        "config": config.to_dict(),
+        "config": json.loads(json.dumps(config.to_dict())),  # as it reads back from report.json
         "counts": {
             "inputs": {"total": len(lines), "kept": input_outcomes["kept"], "rejected": input_outcomes["rejected"]},
             "clips": {"total": kept_clips + sum(clips.values()), "kept": kept_clips, "rejected": sum(clips.values())},

@@ -46,7 +46,7 @@ def test_every_bad_input_gets_its_recorded_reason(tmp_path: Path) -> None:
     report = curate([str(inputs), str(manifest), str(tmp_path / "nope.mkv")], root, FAST)
 
     lines = _lines(root)
-    assert lines["good.mp4"]["outcome"] == "kept" and lines["good.mp4"]["clips"] == 1
+    assert lines["good.mp4"]["outcome"] == "kept" and lines["good.mp4"]["clips"] >= 1
     expected = {
         "corrupt.mp4": "undecodable",
         "video_only.mp4": "no_audio_stream",
