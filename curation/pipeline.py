@@ -345,8 +345,9 @@ def finalize(
     _write_atomic(root / release.INPUTS, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     report = _report(lines, summaries, splits, config, fingerprint)
     _write_atomic(root / release.REPORT, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_card(root, report)
-    write_croissant(root)
+    if splits:  # a run that kept nothing has no dataset to describe, only its report
+        write_card(root, report)
+        write_croissant(root)
     shutil.rmtree(work, ignore_errors=True)
     return report
 
