@@ -1,3 +1,3 @@
 """ACAV-1M curation: inputs → clips → aligned, captioned, labelled samples → WebDataset shards."""
 
-__version__ = "0.1.0"
+from acav1m_hf import __version__
