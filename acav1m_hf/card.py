@@ -159,13 +159,13 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _type(field: Field) -> str:
-    kind = f"list<{field.item}>" if field.kind == "list" else field.kind
+    kind = f"`list<{field.item}>`" if field.kind == "list" else f"`{field.kind}`"
     return kind if field.required else f"{kind} or null"
 
 
 def _describe(field: Field) -> str:
     text = field.description
-    if field.unit_interval:
+    if field.unit_interval and "[0, 1]" not in text:
         text += " In [0, 1]."
     if field.choices:
         text += " One of: " + ", ".join(field.choices) + "."
@@ -244,7 +244,7 @@ def _schema() -> str:
     )
     fields = _table(
         ("Field", "Type", "Description"),
-        [("`key`", "string", "Sample key: the tar member prefix, unique in the release, without dots.")]
+        [("`key`", "`string`", "Sample key: the tar member prefix, unique in the release, without dots.")]
         + [(f"`{name}`", _type(f), _describe(f)) for name, f in index_columns()],
     )
     return f"""## Schema (version {SCHEMA_VERSION})
@@ -274,7 +274,7 @@ def _release(stats: dict[str, dict[str, Any]], report: dict[str, Any]) -> str:
             v["clips"] if v["clips"] is not None else "unknown",
             _hours(v["seconds"]),
             v["shards"],
-            f"{v['bytes'] / 1e6:.1f}",
+            f"{v['bytes'] / 1e6:.2f}",
         )
         for s, v in stats.items()
     ]
@@ -308,8 +308,8 @@ def _release(stats: dict[str, dict[str, Any]], report: dict[str, Any]) -> str:
         config = report.get("config") if isinstance(report.get("config"), dict) else {}
         rows = [(name, config.get(f"{name}_threshold", ""), _pct(rates.get(name))) for name in FILTERS]
         analysed = report.get("analysed_clips")
-        scope = f" over the {analysed} clips analysed" if isinstance(analysed, int) else ""
-        text = f"Alignment filters (Algorithm 1), pass rates{scope} (kept and rejected clips alike):\n\n"
+        scope = f" over the {analysed} clips that reached the filters" if isinstance(analysed, int) else ""
+        text = f"Alignment filters (Algorithm 1), pass rates{scope}:\n\n"
         text += _table(("Filter", "Threshold", "Pass rate"), rows)
         if isinstance(report.get("realigned"), int):
             text += f"\n\nClips re-aligned by their estimated audio offset before the final decision: {report['realigned']}."
