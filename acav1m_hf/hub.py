@@ -1,0 +1,119 @@
+"""Publish a release folder to, and fetch it from, a Hugging Face Hub dataset repository.
+
+A release folder is already a complete dataset repository (`acav1m_hf.release`):
+the card's YAML tells ``datasets`` how to read ``data/*.tar``. Pushing is
+therefore one ``create_repo`` plus one ``upload_folder`` commit, restricted to
+the files of the layout, and downloading is one ``snapshot_download``.
+
+Honest scope: the tests replace ``HfApi`` and ``snapshot_download`` with fakes
+and check the calls (folder, ``repo_type="dataset"``, patterns); no test talks
+to the Hub, so authentication, rate limits and large-file upload behaviour are
+exercised only by real use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, list_shards
+
+REPO_TYPE = "dataset"
+
+RELEASE_PATTERNS: tuple[str, ...] = (CARD, CROISSANT, REPORT, INPUTS, f"{DATA_DIR}/*.tar", f"{METADATA_DIR}/*.parquet")
+"""What a push uploads and a download fetches: the release layout, nothing else.
+
+In particular no ``*.py``: ``datasets`` >= 4 refuses a repository named ``X``
+that holds ``X.py`` ("Dataset scripts are no longer supported"), so the
+loading script must never land at the repository root.
+"""
+
+STALE_PATTERNS: tuple[str, ...] = (f"{DATA_DIR}/*.tar", f"{METADATA_DIR}/*.parquet")
+"""Remote files of a previous push that this push deletes unless it re-uploads them.
+
+Without this, a re-curated release with fewer shards would leave old
+``data/train-00007.tar`` on the Hub, and the card's ``data/train-*.tar``
+pattern would silently serve it.
+"""
+
+
+def push_release(
+    root: str | os.PathLike[str],
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    *,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    validate: bool = True,
+    api: Any = None,
+) -> str:
+    """Upload a release folder to the dataset repository ``repo_id`` (created if missing) in one commit.
+
+    ``validate`` runs `acav1m_hf.validate.validate_release` first and refuses to
+    push a release that fails it, so a broken shard never reaches users.
+    ``private`` applies when the repository is created; an existing
+    repository keeps its visibility. Returns the commit URL.
+    ``api`` is an ``HfApi``-like object (tests pass a fake).
+    """
+    root = Path(root)
+    if not (root / CARD).is_file():
+        raise FileNotFoundError(f"{root}: no {CARD} (dataset card); is this a release folder?")
+    if not list_shards(root):
+        raise FileNotFoundError(f"{root}/{DATA_DIR}: no shards named {{split}}-NNNNN.tar")
+    if validate:
+        from acav1m_hf.validate import validate_release
+
+        errors = validate_release(root)
+        if errors:
+            shown = "\n  ".join(errors[:20])
+            more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+            raise ValueError(f"{root} fails validation; not pushing:\n  {shown}{more}")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    api.create_repo(repo_id, token=token, private=private, repo_type=REPO_TYPE, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(root),
+        repo_type=REPO_TYPE,
+        token=token,
+        revision=revision,
+        allow_patterns=list(RELEASE_PATTERNS),
+        delete_patterns=list(STALE_PATTERNS),
+        commit_message=commit_message
+        or f"Upload ACAV-1M release ({sum(len(s) for s in list_shards(root).values())} shards)",
+    )
+    return str(getattr(commit, "commit_url", commit))
+
+
+def download_release(
+    repo_id: str,
+    local_dir: str | os.PathLike[str],
+    revision: str | None = None,
+    *,
+    token: str | None = None,
+    patterns: tuple[str, ...] | list[str] | None = None,
+    snapshot: Any = None,
+) -> Path:
+    """Download a release repository into ``local_dir`` (a plain folder, not the HF cache) and return its path.
+
+    The result is a release folder again: ``load(local_dir)``,
+    ``stream(local_dir)`` and ``acav1m validate`` work on it offline.
+    ``patterns`` narrows what is fetched (default `RELEASE_PATTERNS`; e.g.
+    ``["README.md", "data/validation-*.tar"]`` for one split).
+    ``snapshot`` replaces ``huggingface_hub.snapshot_download`` (tests).
+    """
+    if snapshot is None:
+        from huggingface_hub import snapshot_download as snapshot
+    path = snapshot(
+        repo_id,
+        repo_type=REPO_TYPE,
+        revision=revision,
+        local_dir=str(local_dir),
+        token=token,
+        allow_patterns=list(patterns) if patterns is not None else list(RELEASE_PATTERNS),
+    )
+    return Path(path)
