@@ -21,6 +21,7 @@ Transcription rules, so that a reader can trust this file:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 NOT_ANSWERED = "Not answered in the source datasheet."
@@ -614,11 +615,15 @@ def rai_values() -> dict[str, list[str]]:
     for section, entry in all_entries():
         if not entry.answered:
             continue
-        text = entry.answer if section == SUMMARY.title else f"{entry.question} {entry.answer}"
+        question = entry.question.split("?")[0] + "?"  # the question proper, without the template's guidance
+        text = entry.answer if section == SUMMARY.title else f"{question} {entry.answer}"
         for prop in entry.rai:
             values.setdefault(prop, []).append(text)
     for prop, texts in EXTRA_RAI.items():
         values.setdefault(prop, []).extend(texts)
     unknown = set(values) - set(RAI_PROPERTIES)
     assert not unknown, f"not RAI properties: {sorted(unknown)}"
+    for texts in values.values():  # a JSON-LD value has no reference list: resolve the [n] it cites
+        cited = sorted(set(re.findall(r"\[\d+\]", " ".join(texts))), key=lambda r: int(r[1:-1]))
+        texts.extend(f"{ref} {REFERENCES[ref]}" for ref in cited if ref != "[1]")
     return {p: values[p] for p in RAI_PROPERTIES if p in values}
