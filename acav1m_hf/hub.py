@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, list_shards
+from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, SHARD_PATTERN, list_shards
 
 REPO_TYPE = "dataset"
 
@@ -117,3 +117,38 @@ def download_release(
         allow_patterns=list(patterns) if patterns is not None else list(RELEASE_PATTERNS),
     )
     return Path(path)
+
+
+def shard_urls(
+    repo_id: str,
+    split: str = "train",
+    revision: str | None = None,
+    *,
+    token: str | None = None,
+    api: Any = None,
+) -> list[str]:
+    """HTTPS URLs of one split's shards in a Hub dataset repository, sorted, for `acav1m_hf.streaming.stream`.
+
+    ``stream(shard_urls("user/acav1m"))`` streams from the Hub without
+    downloading the release first (webdataset reads ``https://`` with
+    ``curl``, without credentials: public repositories only). Raises naming
+    the splits that do have shards when ``split`` has none.
+    """
+    from huggingface_hub import hf_hub_url
+
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    files = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=revision, token=token)
+    found: dict[str, list[str]] = {}
+    for name in sorted(files):
+        directory, _, base = name.rpartition("/")
+        match = SHARD_PATTERN.match(base)
+        if directory == DATA_DIR and match:
+            found.setdefault(match["split"], []).append(name)
+    if split not in found:
+        raise ValueError(
+            f"{repo_id}: no {split!r} shards in {DATA_DIR}/ (splits with shards: {', '.join(found) or 'none'})"
+        )
+    return [hf_hub_url(repo_id, name, repo_type=REPO_TYPE, revision=revision) for name in found[split]]

@@ -15,7 +15,7 @@ import huggingface_hub
 import pytest
 from huggingface_hub.utils import filter_repo_objects
 
-from acav1m_hf.hub import RELEASE_PATTERNS, download_release, push_release
+from acav1m_hf.hub import RELEASE_PATTERNS, download_release, push_release, shard_urls
 from acav1m_hf.loading import load
 from acav1m_hf.release import list_shards
 
@@ -23,6 +23,7 @@ REAL = {
     "create_repo": huggingface_hub.HfApi.create_repo,
     "upload_folder": huggingface_hub.HfApi.upload_folder,
     "snapshot_download": huggingface_hub.snapshot_download,
+    "list_repo_files": huggingface_hub.HfApi.list_repo_files,
 }
 """The real functions, captured before the fixture patches them: the fakes bind to their signatures."""
 
@@ -58,6 +59,11 @@ class FakeHub:
             shutil.copy(folder / name, repo / name)
         return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/datasets/{a['repo_id']}/commit/0"})()
 
+    def list_repo_files(self, *args, **kwargs) -> list[str]:
+        a = self._bind("list_repo_files", self, *args, **kwargs)
+        repo = self.store / a["repo_id"]
+        return [p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()]
+
     def snapshot_download(self, *args, **kwargs) -> str:
         a = self._bind("snapshot_download", *args, **kwargs)
         repo, out = self.store / a["repo_id"], Path(a["local_dir"])
@@ -73,6 +79,7 @@ def hub(tmp_path: Path, monkeypatch) -> FakeHub:
     fake = FakeHub(tmp_path / "hub")
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **k: fake.create_repo(*a, **k))
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, *a, **k: fake.upload_folder(*a, **k))
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, *a, **k: fake.list_repo_files(*a, **k))
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
     return fake
 
@@ -138,3 +145,15 @@ def test_download_can_narrow_to_one_split(release: Path, tmp_path: Path, hub: Fa
     push_release(release, "someone/acav1m", validate=False)
     out = download_release("someone/acav1m", tmp_path / "local", patterns=["README.md", "data/validation-*.tar"])
     assert list(list_shards(out)) == ["validation"]
+
+
+def test_shard_urls_for_streaming_from_the_hub(release: Path, hub: FakeHub):
+    push_release(release, "someone/acav1m", validate=False)
+    urls = shard_urls("someone/acav1m", "train", revision="main")
+    assert urls == [
+        f"https://huggingface.co/datasets/someone/acav1m/resolve/main/data/{p.name}"
+        for p in list_shards(release)["train"]
+    ]
+    assert hub.calls[-1][1]["repo_type"] == "dataset"
+    with pytest.raises(ValueError, match=r"no 'dev' shards in data/ \(splits with shards: "):
+        shard_urls("someone/acav1m", "dev")
