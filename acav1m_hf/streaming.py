@@ -30,7 +30,6 @@ import json
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +146,8 @@ def decode_video(
             if max_frames is not None and k >= max_frames:
                 break
         if previous is not None:
-            rate = stream.average_rate or stream.guessed_rate or Fraction(int(round(fps)))
-            end = last_time + 1.0 / float(rate)
+            rate = stream.average_rate or stream.guessed_rate
+            end = last_time + (1.0 / float(rate) if rate else step)  # the last frame lasts one frame period
             while k * step < end - 1e-6 and (max_frames is None or k < max_frames):
                 if previous_rgb is None:
                     previous_rgb = rgb(previous)
