@@ -22,7 +22,8 @@ mlcroissant extracts each shard whole into ``$CROISSANT_CACHE/extract/<sha256
 of the contentUrl>`` and never refreshes it. The contentUrl is relative
 (``data/train-00000.tar``), so two releases share that directory: point
 ``CROISSANT_CACHE`` at a fresh directory per release before loading media
-records.
+records. mlcroissant 1.1.1 also yields nothing on a second pass over a media
+record set of the same ``mlc.Dataset``: open a new one per pass.
 """
 
 from __future__ import annotations
