@@ -21,6 +21,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-deps $(VENV)/.installed
 
+# A second virtualenv with datasets 3.x, where the Hub builder script (loading_script/acav1m.py) still loads.
+DS3_VENV ?= .venv-ds3
+$(DS3_VENV)/.installed:
+	$(PYTHON) -m venv $(DS3_VENV)
+	$(DS3_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DS3_VENV)/bin/python -m pip install -q "datasets>=3.0,<4" soundfile pillow librosa
+	touch $@
+
 demo: setup
 	$(VENV)/bin/acav1m demo
 
@@ -32,8 +40,8 @@ format:
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint
-	$(PY) -m pytest -q
+test: setup lint $(DS3_VENV)/.installed
+	ACAV1M_DS3_PYTHON=$(DS3_VENV)/bin/python $(PY) -m pytest -q
 
 clean:
 	rm -rf $(VENV) acav1m .pytest_cache .ruff_cache
