@@ -1,0 +1,221 @@
+"""ImageBind: upstream code loaded without its broken ``__init__``, real preprocessing, a tiny random model, the aligner.
+
+Nothing is downloaded: the model is the upstream architecture at a tiny size
+with random weights, so the scores are meaningless; the tests check shapes,
+ranges, dtypes, agreement with upstream's own forward pass and fbank, and
+the offset search's mechanics with an oracle embedder whose embeddings
+encode time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if importlib.util.find_spec("imagebind") is None:  # not importorskip: importing the package runs its broken __init__
+    pytest.skip("imagebind-unofficial is not installed", allow_module_level=True)
+
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE  # noqa: E402
+from curation.filters import shift_audio  # noqa: E402
+from curation.models.imagebind import (  # noqa: E402
+    AlignerSettings,
+    ImageBindAligner,
+    ImageBindEmbedder,
+    _best_offset,
+    audio_to_mel,
+    bpe_path,
+    crop_offsets,
+    frames_to_vision,
+    imagebind_modules,
+    kaldi_fbank,
+    load_labels,
+    normalised,
+)
+from tests.synthetic import make_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def embedder() -> ImageBindEmbedder:
+    torch.manual_seed(0)
+    return ImageBindEmbedder.build("tiny", "random")
+
+
+@pytest.fixture(scope="module")
+def aligner(embedder: ImageBindEmbedder) -> ImageBindAligner:
+    return ImageBindAligner(embedder, labels=load_labels()[:40])
+
+
+def test_upstream_modules_load_without_the_package_init() -> None:
+    model_module, preprocessors = imagebind_modules()
+    assert hasattr(model_module, "ImageBindModel") and hasattr(preprocessors, "SimpleTokenizer")
+    assert "imagebind.data" not in sys.modules  # the __init__ (pytorchvideo, torchaudio) never ran
+    assert isinstance(sys.modules["imagebind"], types.ModuleType)
+    assert bpe_path().name == "bpe_simple_vocab_16e6.txt.gz"
+
+
+def test_kaldi_fbank_matches_torchaudio_reference() -> None:
+    """Reference values from ``torchaudio.compliance.kaldi.fbank`` (torchaudio 2.11) with ImageBind's arguments."""
+    t = np.arange(32000) / 16000
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).normal(size=32000)
+    x = torch.tensor(wave.astype(np.float32))
+    fbank = kaldi_fbank((x - x.mean())[None])[0]
+    assert fbank.shape == (198, 128)
+    golden = {(0, 0): -8.3008, (50, 40): -4.0393, (197, 127): 1.8886, (100, 5): -10.5227, (120, 90): 0.342}
+    for (i, j), value in golden.items():
+        assert float(fbank[i, j]) == pytest.approx(value, abs=2e-3)
+    assert float(fbank.mean()) == pytest.approx(-1.88345, abs=1e-3)
+    mel = audio_to_mel(torch.stack([x, x * 0.5]))
+    assert mel.shape == (2, 1, 128, 204) and mel.dtype == torch.float32
+    assert mel[:, :, :, 198:].numpy() == pytest.approx(np.full((2, 1, 128, 6), 4.268 / 9.138))  # padding, normalised
+
+
+def test_vision_preprocessing_crops_cover_the_frame() -> None:
+    (h, w), offsets = crop_offsets(96, 128)
+    assert (h, w) == (224, 299) and offsets == [0, 38, 75]
+    (h, w), offsets = crop_offsets(300, 200)
+    assert (h, w) == (336, 224) and offsets == [0, 56, 112]
+    frames = np.full((2, 2, 96, 128, 3), 255, np.uint8)
+    pixels = frames_to_vision(frames)
+    assert pixels.shape == (6, 3, 2, 224, 224)
+    white = (1 - np.array([0.48145466, 0.4578275, 0.40821073])) / np.array([0.26862954, 0.26130258, 0.27577711])
+    assert pixels[0, :, 0, 100, 100].numpy() == pytest.approx(white, abs=1e-4)
+
+
+def test_embedder_agrees_with_upstream_forward(embedder: ImageBindEmbedder) -> None:
+    rng = np.random.default_rng(1)
+    waves = torch.tensor(rng.normal(0, 0.1, (2, 32000)).astype(np.float32))
+    frames = rng.integers(0, 255, (1, 2, 120, 160, 3), dtype=np.uint8)
+    pixels = frames_to_vision(frames, crops=1)
+    texts = ["a dog barks", "a car engine revs"]
+    ours_audio = embedder.audio(waves)
+    ours_vision, patches = embedder.vision(pixels)
+    ours_text = embedder.text(texts)
+    with torch.inference_mode():
+        upstream = embedder.model(
+            {
+                "audio": audio_to_mel(waves),
+                "vision": pixels.unsqueeze(1),
+                "text": embedder.tokenizer(texts),
+            }
+        )
+    for ours, key in ((ours_audio, "audio"), (ours_vision, "vision"), (ours_text, "text")):
+        theirs = torch.nn.functional.normalize(upstream[key], dim=-1)
+        assert torch.allclose(ours, theirs, atol=1e-5), key
+    assert patches.shape == (1, 16, 16, 32)
+    assert torch.allclose(patches.norm(dim=-1), torch.ones(1, 16, 16), atol=1e-5)
+    assert embedder.flops > 0
+
+
+def test_analysis_fills_every_field(aligner: ImageBindAligner) -> None:
+    clip = make_clip(seconds=4.0, seed=1)
+    analysis = aligner.analyse(clip, "A white blob flashes while something clicks.")
+    for score in (analysis.language, analysis.instance):
+        assert 0.0 <= score.score <= 1.0 and score.score == pytest.approx(normalised(score.raw))
+    assert len(analysis.temporal_windows) == 4 and all(0 <= w <= 1 for w in analysis.temporal_windows)
+    assert -1.0 <= analysis.sync_offset <= 1.0 and 0.0 <= analysis.sync_confidence <= 1.0
+    assert analysis.heatmap.dtype == np.float32 and analysis.heatmap.shape == (16, 21)
+    assert 0.0 <= analysis.heatmap.min() <= analysis.heatmap.max() <= 1.0
+    label, index, score = analysis.category
+    assert aligner.labels[index] == label and 0.0 < score <= 1.0
+    assert analysis.embeddings.shape == (3, 32) and analysis.embeddings.dtype == np.float32
+    assert analysis.embedding_rows == ["audio", "visual", "text"]
+    assert np.linalg.norm(analysis.embeddings, axis=1) == pytest.approx(np.ones(3), abs=1e-5)
+
+
+def test_missing_pieces_have_reasons(aligner: ImageBindAligner) -> None:
+    short = make_clip(seconds=0.6, seed=2)
+    analysis = aligner.analyse(short, None)
+    assert analysis.language.score is None and analysis.language.reason
+    assert analysis.temporal_windows is None and "shorter than one" in analysis.temporal_reason
+    assert analysis.sync_offset is None and "no offset search" in analysis.sync_reason
+    assert analysis.instance.score is not None and analysis.heatmap is not None
+    assert analysis.embedding_rows == ["audio", "visual"]
+
+
+def test_bf16(embedder: ImageBindEmbedder) -> None:
+    bf16 = ImageBindEmbedder(embedder.model, dtype="bfloat16", name="tiny-bf16")
+    try:
+        analysis = ImageBindAligner(bf16, labels=["dog", "car"]).analyse(make_clip(seconds=2.0, seed=3), "a dog")
+        assert analysis.embeddings.dtype == np.float32 and 0.0 <= analysis.instance.score <= 1.0
+    finally:
+        embedder.model.float()
+
+
+# --------------------------------------------------------------------------- the offset search, with an oracle
+
+
+class TimeOracle:
+    """Embeds audio and frames as the time they show, on a circle: audio/visual agree exactly when in sync.
+
+    The clip's frames carry their own index as pixel value and its audio is a
+    ramp of its own time, so the oracle can read the time back.
+    """
+
+    name = "oracle"
+    device = torch.device("cpu")
+    text_logit_scale = 10.0
+    torch = torch
+    flops = 0.0
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+
+    @staticmethod
+    def _circle(t: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.cos(t * 0.9), torch.sin(t * 0.9), torch.zeros_like(t)], dim=-1)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(x.float(), dim=-1)
+
+    def audio(self, segments: torch.Tensor) -> torch.Tensor:
+        middle = segments[:, segments.shape[1] // 2 - 400 : segments.shape[1] // 2 + 400]
+        return self._circle(middle.mean(dim=1) * 100)  # the ramp stores time / 100
+
+    def vision(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value = pixels[:, 0, :, 0, 0] * 0.26862954 + 0.48145466  # undo the CLIP normalisation
+        index = (value * 255).mean(dim=1)
+        embedding = self._circle(index / self.fps)
+        return embedding, embedding[:, None, None, :].expand(-1, 16, 16, -1)
+
+    def text(self, texts: list[str]) -> torch.Tensor:
+        return self._normalise(torch.ones(len(texts), 3))
+
+
+def _timed_clip(delay: float, seconds: float = 6.0, fps: float = 25.0) -> object:
+    clip = make_clip(seconds=seconds, fps=fps, seed=4)
+    n = len(clip.frames)
+    frames = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], clip.frames.shape).copy()
+    t = np.arange(len(clip.audio)) / AUDIO_SAMPLE_RATE
+    audio = ((t - delay) / 100).astype(np.float32)  # what sounds at t belongs to the picture at t - delay
+    return replace(clip, frames=frames, audio=audio)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.4, -0.6])
+def test_offset_search_finds_the_delay_and_realignment_undoes_it(delay: float) -> None:
+    aligner = ImageBindAligner(TimeOracle(25.0), labels=["x"], settings=AlignerSettings(crops=1))
+    clip = _timed_clip(delay)
+    analysis = aligner.analyse(clip, None)
+    assert analysis.sync_offset == pytest.approx(delay, abs=0.05)  # positive: audio late
+    assert analysis.sync_confidence > 0
+    realigned = aligner.analyse(shift_audio(clip, analysis.sync_offset), None)  # what the pipeline does next
+    assert realigned.sync_offset == pytest.approx(0.0, abs=0.05)
+    assert realigned.instance.score >= analysis.instance.score - 1e-6
+
+
+def test_best_offset_refines_between_grid_points() -> None:
+    offsets = np.arange(-5, 6) * 0.2
+    curve = -((offsets - 0.3) ** 2)
+    offset, confidence = _best_offset(offsets, curve, 1.0)
+    assert offset == pytest.approx(0.3, abs=1e-6) and 0 < confidence <= 1
+    assert _best_offset(offsets, offsets * 0 + 0.5, 1.0)[1] == 0.0  # flat curve: no confidence
+
+
+def test_label_vocabulary() -> None:
+    labels = load_labels()
+    assert len(labels) == 527 and labels[0] == "Speech" and labels[-1] == "Field recording"
