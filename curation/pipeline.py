@@ -1,17 +1,29 @@
-"""The curation pipeline: plan → process units → finalize.
+"""The curation pipeline: plan → process units → finalize, resumable after a crash at any moment.
 
 1. **Plan.** Inputs are read (`curation.inputs`), assigned a split by their
    video id, and grouped into units of work before anything is decoded. The
-   plan is deterministic, so a unit is what an engine schedules, retries and
-   resumes.
+   plan is deterministic, so a unit is what an engine (`curation.engines`)
+   schedules, retries and resumes.
 2. **Process a unit** (`process_unit`): decode each input into clips, caption,
    align, filter, encode, and write the samples into the unit's shard parts
    under ``OUT/_work/``. A unit ends by atomically writing its ``.done.json``
-   (per-shard stats, index rows, per-input and per-clip outcomes); a unit
-   with that marker is never redone.
-3. **Finalize** (`finalize`): rename the parts to ``data/{split}-{n:05d}.tar``
+   (per-part stats with sha256, index rows, per-input and per-clip outcomes);
+   a unit whose marker is present and whose parts check out is never redone.
+   A unit that raised on every one of its attempts gets a ``.failed.json``.
+3. **Finalize** (`finalize`): move the parts to ``data/{split}-{n:05d}.tar``
    in plan order, write the Parquet index, ``inputs.jsonl``, ``report.json``,
-   the dataset card and ``croissant.json``, then remove ``_work/``.
+   the dataset card and ``croissant.json``, then ``_work/finalized.json``, then
+   remove ``_work/``. Finalize streams the markers one unit at a time, so the
+   driver's memory does not grow with the number of clips.
+
+Crash safety: every file appears under its name whole or not at all (see
+`curation.writer.Store`), and each step is idempotent. On a restart with the
+same command, parts already moved by an interrupted finalize are moved back,
+finished units are checked (size and sha256 of each part) and kept, and only
+the rest is processed, so the release ends byte-identical to an uninterrupted
+run. Where the run had failures that may be transient, ``_work/`` is kept
+(JSON only, the parts are in ``data/``) so that ``--retry-failed`` can redo
+just those units; see docs/scale.md.
 
 Every input and every clip ends with an outcome; nothing is dropped silently.
 """
@@ -21,12 +33,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import signal
+import sys
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from acav1m_hf import release
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS, arrow_schema, flatten
@@ -34,15 +49,21 @@ from curation import __version__
 from curation.captioning import CaptionResult, caption_batch
 from curation.config import CurationConfig
 from curation.decode import decode_clips
-from curation.filters import realign, rms_dbfs
+from curation.filters import Decision, realign, rms_dbfs
 from curation.inputs import InputProblem, read_inputs
 from curation.profiles import Profile, build_profile
 from curation.records import Clip, InputItem, Rejected
 from curation.roles import Analysis, Score
 from curation.sample import build_sample, split_of
-from curation.writer import ShardWriter
+from curation.writer import ShardWriter, Store
 
 WORK_DIR = "_work"
+PLAN = f"{WORK_DIR}/plan.json"
+FINALIZED = f"{WORK_DIR}/finalized.json"
+INDEX_ROW_GROUP = 50_000
+"""Rows per Parquet row group: finalize holds at most this many index rows in memory."""
+MODEL_FAILURES = ("captioner failed", "condenser failed", "aligner failed")
+"""Reason prefixes of model-stage failures: recorded on the clip, and retried by ``--retry-failed``."""
 
 
 class CurationError(RuntimeError):
@@ -75,70 +96,231 @@ def plan(items: list[InputItem], config: CurationConfig) -> list[Unit]:
 
 def plan_fingerprint(units: list[Unit], problems: list[InputProblem], config: CurationConfig) -> str:
     """Hash of everything that decides the output: a resumed run must have the same one."""
-    payload = {
-        "config": config.to_dict(),
-        "units": [[u.name, [asdict(i) for i in u.items]] for u in units],
-        "problems": [asdict(p) for p in problems],
-        "version": __version__,
-        "schema": SCHEMA_VERSION,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256()
+    head = {"config": config.to_dict(), "version": __version__, "schema": SCHEMA_VERSION}
+    digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+    for unit in units:  # streamed: no second copy of the whole plan as one JSON string
+        digest.update(json.dumps([unit.name, [asdict(i) for i in unit.items]], sort_keys=True, default=str).encode())
+    digest.update(json.dumps([asdict(p) for p in problems], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def marker_name(unit: Unit | str) -> str:
+    return f"{WORK_DIR}/{unit if isinstance(unit, str) else unit.name}.done.json"
+
+
+def failed_name(unit: Unit | str) -> str:
+    return f"{WORK_DIR}/{unit if isinstance(unit, str) else unit.name}.failed.json"
+
+
+# --------------------------------------------------------------------------- test hook
+
+
+_CRASH_COUNTS: Counter[str] = Counter()
+
+
+def crash_point(event: str) -> None:
+    """SIGKILL this process at the n-th ``event`` when ``ACAV1M_TEST_CRASH=event:n`` is set (crash tests only).
+
+    Tests use it to kill a run at exact points (after a unit's marker, between
+    two moves of finalize...). Unset, it costs one dictionary lookup.
+    """
+    wanted = os.environ.get("ACAV1M_TEST_CRASH")
+    if not wanted:
+        return
+    name, _, count = wanted.partition(":")
+    if name != event:
+        return
+    _CRASH_COUNTS[event] += 1
+    if _CRASH_COUNTS[event] >= int(count or 1):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- model stages
+
+
+ProfileFactory = Callable[[CurationConfig], Profile]
+
+_PROFILES: dict[tuple[str, str], Profile] = {}
+
+
+def load_profile(config: CurationConfig, factory: ProfileFactory | None = None) -> Profile:
+    """One profile per process, config and factory: models load once per worker, not once per unit."""
+    factory = factory or build_profile
+    key = (f"{factory.__module__}.{factory.__qualname__}", json.dumps(config.to_dict(), sort_keys=True, default=str))
+    if key not in _PROFILES:
+        _PROFILES[key] = factory(config)
+    return _PROFILES[key]
+
+
+@dataclass
+class Analysed:
+    """What the model stages made of one audible clip."""
+
+    decision: Decision
+    caption: CaptionResult
+    model_failure: str | None = None
+    """The first model-stage failure on this clip (recorded on the clip as null + reason), if any."""
+
+
+class Analyser(Protocol):
+    """Runs the model stages (caption, align, re-align) on a batch of clips, wherever the models live.
+
+    ``profile`` is what `build_sample` records (``name``, ``models()``). The
+    local engine analyses in-process; the Ray engine can send batches to GPU
+    actors (`curation.engines`). Either way the same `analyse_batch` computes.
+    """
+
+    profile: Any
+
+    def analyse(self, clips: list[Clip]) -> list[Analysed]: ...
+
+
+class _GuardedAligner:
+    """An aligner whose failure on a clip becomes null scores with the error as reason (the clip goes on)."""
+
+    def __init__(self, aligner: Any) -> None:
+        self.inner = aligner
+        self.name = aligner.name
+        self.failures: list[str] = []
+
+    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
+        try:
+            return self.inner.analyse(clip, caption)
+        except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
+            reason = f"aligner failed: {type(exc).__name__}: {exc}"[:300]
+            self.failures.append(reason)
+            missing = Score.missing(reason)
+            return Analysis(missing, missing, None, reason, None, None, reason, None, reason)
+
+
+def analyse_batch(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[Analysed]:
+    """Caption, align and re-align audible clips; a model failure is recorded on its clip, never raised."""
+    out = []
+    for clip, caption in zip(clips, caption_batch(clips, profile), strict=True):
+        aligner = _GuardedAligner(profile.aligner)
+        analysis = aligner.analyse(clip, caption.text)
+        decision = realign(clip, analysis, caption.text, aligner, config)
+        failures = [caption.reason] if caption.reason and caption.reason.startswith(MODEL_FAILURES) else []
+        out.append(Analysed(decision, caption, (failures + aligner.failures or [None])[0]))
+    return out
+
+
+class LocalAnalyser:
+    """Model stages in this process."""
+
+    def __init__(self, profile: Profile, config: CurationConfig) -> None:
+        self.profile, self.config = profile, config
+
+    def analyse(self, clips: list[Clip]) -> list[Analysed]:
+        return analyse_batch(clips, self.profile, self.config)
 
 
 # --------------------------------------------------------------------------- one unit
 
 
-_PROFILES: dict[str, Profile] = {}
+@dataclass(frozen=True)
+class UnitJob:
+    """Everything a worker needs to process any unit of one run (picklable: it travels to Ray workers)."""
+
+    config: CurationConfig
+    store: Store
+    profile_factory: ProfileFactory | None = None
+
+    def process(self, unit: Unit, analyser: Analyser | None = None) -> str:
+        """Process ``unit`` (its marker is the result); return its name."""
+        process_unit(unit, self.config, self.store, analyser, self.profile_factory)
+        return unit.name
 
 
-def _profile(config: CurationConfig) -> Profile:
-    """One profile per process and config: models load once per worker, not once per unit."""
-    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
-    if key not in _PROFILES:
-        _PROFILES[key] = build_profile(config)
-    return _PROFILES[key]
+def process_unit(
+    unit: Unit,
+    config: CurationConfig,
+    store: Store,
+    analyser: Analyser | None = None,
+    profile_factory: ProfileFactory | None = None,
+) -> dict[str, Any]:
+    """Curate one unit into ``store``'s ``_work/``; write and return its ``.done.json`` summary.
+
+    Deterministic: the same unit and config give the same parts, byte for
+    byte, whichever process or machine runs it.
+    """
+    with one_blas_thread():
+        return _process_unit(unit, config, store, analyser, profile_factory)
 
 
-def process_unit(unit: Unit, config: CurationConfig, work: Path) -> dict[str, Any]:
-    """Curate one unit into ``work``; return (and write) its ``.done.json`` summary."""
-    marker = work / f"{unit.name}.done.json"
-    if marker.exists():
-        return json.loads(marker.read_text())
-    profile = _profile(config)
+def one_blas_thread() -> Any:
+    """Limit BLAS/OpenMP pools to one thread while a stage computes, in every engine.
+
+    float32 BLAS results depend on the thread count (measured: the cpu
+    aligner's temporal windows differ in the 8th digit between 1 and 2
+    OpenBLAS threads), so without this the same unit would give other bytes
+    on a machine with more cores, or under Ray (which runs tasks with one
+    thread). Parallelism comes from units, one per core, instead.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; without it, shards may vary by core count
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1)
+
+
+def _process_unit(
+    unit: Unit,
+    config: CurationConfig,
+    store: Store,
+    analyser: Analyser | None,
+    profile_factory: ProfileFactory | None,
+) -> dict[str, Any]:
+    if analyser is None:
+        analyser = LocalAnalyser(load_profile(config, profile_factory), config)
     writer = ShardWriter(
-        lambda part: work / f"{unit.name}-p{part:03d}.tar", config.shard_max_samples, config.shard_max_bytes
+        store, lambda part: f"{WORK_DIR}/{unit.name}-p{part:03d}.tar", config.shard_max_samples, config.shard_max_bytes
     )
     rows: list[dict[str, Any]] = []
     inputs: list[dict[str, Any]] = []
     clip_outcomes: Counter[str] = Counter()
     filters: list[dict[str, Any]] = []
-    for item in unit.items:
-        kept, reasons = 0, Counter()
-        try:
-            for batch in _batches(decode_clips(item, config), config.batch_size):
-                for outcome in _curate_batch(batch, profile, config):
-                    if isinstance(outcome, str):
-                        reasons[outcome] += 1
-                        continue
-                    sample, filter_row = outcome
-                    filters.append(filter_row)
-                    if sample is None:
-                        reasons["failed_" + "+".join(filter_row["flags"])] += 1
-                        continue
-                    part = writer.write(sample)
-                    rows.append({"part": Path(part).name, "key": sample.key, **flatten(sample.metadata)})
-                    kept += 1
-        except Rejected as rejected:
-            inputs.append(_input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons))
+    retryable_clips = 0
+    try:
+        for item in unit.items:
+            kept, reasons, model_failures = 0, Counter(), 0
+            try:
+                for batch in _batches(decode_clips(item, config), config.batch_size):
+                    for outcome in _curate_batch(batch, analyser, config):
+                        if isinstance(outcome, str):
+                            reasons[outcome] += 1
+                            continue
+                        sample, filter_row, failure = outcome
+                        model_failures += failure is not None
+                        filters.append(filter_row)
+                        if sample is None:
+                            reasons["failed_" + "+".join(filter_row["flags"])] += 1
+                            continue
+                        part = writer.write(sample)
+                        rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+                        kept += 1
+            except Rejected as rejected:
+                transient = is_transient(rejected.__cause__)
+                inputs.append(_input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, transient))
+            else:
+                reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
+                inputs.append(
+                    _input_line(item, "kept" if kept else "rejected", reason, "", kept, reasons, model_failures > 0)
+                )
             clip_outcomes.update(reasons)
             clip_outcomes["kept"] += kept
-            continue
-        reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
-        inputs.append(_input_line(item, "kept" if kept else "rejected", reason, "", kept, reasons))
-        clip_outcomes.update(reasons)
-        clip_outcomes["kept"] += kept
+            retryable_clips += model_failures
+        stats = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
     parts = [
-        {"part": Path(s.path).name, "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256} for s in writer.close()
+        {"part": s.path.rsplit("/", 1)[-1], "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256} for s in stats
     ]
     summary = {
         "unit": unit.name,
@@ -147,9 +329,33 @@ def process_unit(unit: Unit, config: CurationConfig, work: Path) -> dict[str, An
         "inputs": inputs,
         "clips": dict(clip_outcomes),
         "filters": filters,
+        "retryable": {"inputs": sum(1 for line in inputs if line["retryable"]), "clips": retryable_clips},
     }
-    _write_atomic(marker, json.dumps(summary, sort_keys=True, default=str))
+    store.write_atomic(marker_name(unit), json.dumps(summary, sort_keys=True, default=str))
+    crash_point("unit_done")
     return summary
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether an input's failure may go away on a retry: I/O and network errors, not bad media.
+
+    Transient: timeouts, connection errors and other ``OSError``s raised while
+    reading (a flaky disk or object store), and HTTP client errors. Not
+    transient: FFmpeg's verdicts on the bytes (``undecodable`` data, no audio
+    stream, too short, silence) and a file that does not exist.
+    """
+    if exc is None:
+        return False
+    import av
+
+    if isinstance(exc, av.FFmpegError | FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        return False
+    if isinstance(exc, TimeoutError | ConnectionError | OSError):
+        return True
+    return any(
+        cls.__module__.split(".")[0] in {"aiohttp", "botocore", "requests", "urllib3", "httpx"}
+        for cls in type(exc).__mro__
+    )
 
 
 def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
@@ -163,8 +369,8 @@ def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
         yield batch
 
 
-def _curate_batch(clips: list[Clip], profile: Profile, config: CurationConfig) -> Iterator[Any]:
-    """Yield per clip either a rejection reason (str) or ``(sample or None, filter outcome)``."""
+def _curate_batch(clips: list[Clip], analyser: Analyser, config: CurationConfig) -> Iterator[Any]:
+    """Yield per clip either a rejection reason (str) or ``(sample or None, filter outcome, model failure)``."""
     audible = []
     for clip in clips:
         if rms_dbfs(clip.audio) < config.silence_dbfs:
@@ -173,28 +379,23 @@ def _curate_batch(clips: list[Clip], profile: Profile, config: CurationConfig) -
             audible.append(clip)
     if not audible:
         return
-    for clip, caption in zip(audible, caption_batch(audible, profile), strict=True):
-        analysis = _analyse(profile, clip, caption)
-        decision = realign(clip, analysis, caption.text, profile.aligner, config)
-        sample = build_sample(decision, caption, profile, config)
+    for analysed in analyser.analyse(audible):
+        sample = build_sample(analysed.decision, analysed.caption, analyser.profile, config)
         alignment = sample.metadata["alignment"]
         row = {name: alignment[name]["passed"] for name in ("language", "instance", "temporal")}
-        row.update(flags=alignment["flags"], realigned=decision.realigned)
-        yield (sample if alignment["passed"] or config.keep_flagged else None), row
-
-
-def _analyse(profile: Profile, clip: Clip, caption: CaptionResult) -> Analysis:
-    """Run the aligner; a failure is recorded on the clip as null scores with the error as reason."""
-    try:
-        return profile.aligner.analyse(clip, caption.text)
-    except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
-        reason = f"aligner failed: {type(exc).__name__}: {exc}"[:300]
-        missing = Score.missing(reason)
-        return Analysis(missing, missing, None, reason, None, None, reason, None, reason)
+        row.update(flags=alignment["flags"], realigned=analysed.decision.realigned)
+        keep = alignment["passed"] or config.keep_flagged
+        yield (sample if keep else None), row, analysed.model_failure
 
 
 def _input_line(
-    item: InputItem, outcome: str, reason: str | None, detail: str, kept: int, reasons: Counter[str]
+    item: InputItem,
+    outcome: str,
+    reason: str | None,
+    detail: str,
+    kept: int,
+    reasons: Counter[str],
+    retryable: bool = False,
 ) -> dict[str, Any]:
     return {
         "input": item.path,
@@ -204,20 +405,34 @@ def _input_line(
         "detail": detail or None,
         "clips": kept,
         "clips_rejected": dict(sorted(reasons.items())),
+        "retryable": retryable,
     }
 
 
 # --------------------------------------------------------------------------- the run
 
 
-Engine = Callable[[list[Unit], CurationConfig, Path], list[dict[str, Any]]]
+@dataclass
+class UnitFailure:
+    """A unit that raised on every attempt (an engine's verdict after its bounded retries)."""
+
+    unit: str
+    attempts: int
+    error: str
 
 
-def local_engine(units: list[Unit], config: CurationConfig, work: Path, progress: bool = True) -> list[dict[str, Any]]:
-    """Process units one after another in this process."""
-    from tqdm import tqdm
+class Engine(Protocol):
+    """Schedules units; `UnitJob.process` computes them. See `curation.engines`."""
 
-    return [process_unit(u, config, work) for u in tqdm(units, desc="units", unit="unit", disable=not progress)]
+    name: str
+
+    def run(self, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]: ...
+
+
+@dataclass
+class _State:
+    complete: bool = False
+    retained: bool = False
 
 
 def curate(
@@ -226,170 +441,403 @@ def curate(
     config: CurationConfig | None = None,
     engine: Engine | None = None,
     overwrite: bool = False,
+    retry_failed: bool = False,
+    profile_factory: ProfileFactory | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Curate ``inputs`` into the release folder ``out``; return the report.
+    """Curate ``inputs`` into the release ``out`` (a folder or any fsspec URL); return the report.
 
     Re-running the same command resumes an interrupted run (finished units are
-    kept); a different plan in a non-empty ``out`` is refused unless ``overwrite``.
+    kept, the output ends byte-identical to an uninterrupted run); a
+    different plan in a non-empty ``out`` is refused unless ``overwrite``.
+    ``retry_failed`` redoes the units that failed and those with clips or
+    inputs that failed for transient reasons (model errors, I/O errors).
     """
+    from curation.engines import LocalEngine
+
     config = config or CurationConfig()
-    root = Path(out)
+    say = log or (lambda message: print(message, file=sys.stderr))
+    store = Store(out)
     items, problems = read_inputs(inputs)
     units = plan(items, config)
     fingerprint = plan_fingerprint(units, problems, config)
-    work = root / WORK_DIR
-    _prepare(root, work, fingerprint, overwrite)
-    if (root / release.REPORT).exists() and not work.exists():
-        return json.loads((root / release.REPORT).read_text())  # already complete
-    work.mkdir(parents=True, exist_ok=True)
-    _write_atomic(work / "plan.json", json.dumps({"fingerprint": fingerprint}))
-    summaries = (engine or local_engine)(units, config, work)
-    report = finalize(root, units, summaries, problems, config, fingerprint)
+    state = _prepare(store, fingerprint, overwrite)
+    if state.complete:
+        if not state.retained:
+            _remove_work(store)  # an interrupted clean-up: finish it
+            return json.loads(store.read_text(release.REPORT))
+        if not retry_failed:
+            return json.loads(store.read_text(release.REPORT))
+        store.remove(FINALIZED)  # from here on a rerun (with the flag or not) re-finalizes
+    store.makedirs(WORK_DIR)
+    if not store.exists(PLAN):
+        store.write_atomic(PLAN, json.dumps({"fingerprint": fingerprint}))
+    _recall_parts(store, units)
+    if retry_failed:
+        redo = _forget_retryable(store, units)
+        if redo:
+            say(f"{store.display()}: retrying {redo} unit(s) with failures")
+    bad = _check_done(store, units)
+    if bad:
+        say(f"{store.display()}: {len(bad)} finished unit(s) have missing or corrupt parts; redoing {', '.join(bad)}")
+    done = {u.name for u in units if _record(store, u) is not None}
+    todo = [u for u in units if u.name not in done]
+    if done:
+        say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")
+    failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
+    for failure in failures:
+        store.write_atomic(failed_name(failure.unit), json.dumps(asdict(failure), sort_keys=True))
+    report = finalize(store, units, problems, config, fingerprint)
     if items and report["counts"]["clips"]["kept"] == 0:
+        failed = report["failed_units"]
+        why = f"; {len(failed)} unit(s) failed, first: {failed[0]['error']}" if failed else ""
         raise CurationError(
-            f"{root}: no clip was kept from {len(items)} input(s); reasons: {report['reasons']} (see {root / release.INPUTS})"
+            f"{store.display()}: no clip was kept from {len(items)} input(s); reasons: {report['reasons']}{why} "
+            f"(see {store.display(release.INPUTS)})"
         )
     return report
 
 
-def _prepare(root: Path, work: Path, fingerprint: str, overwrite: bool) -> None:
+def _prepare(store: Store, fingerprint: str, overwrite: bool) -> _State:
     """Refuse to mix two different runs in one folder; never delete a release unasked."""
     if overwrite:
         for name in (release.DATA_DIR, release.METADATA_DIR, WORK_DIR):
-            shutil.rmtree(root / name, ignore_errors=True)
+            store.remove_tree(name)
         for name in (release.REPORT, release.INPUTS, release.CARD, release.CROISSANT):
-            (root / name).unlink(missing_ok=True)
+            store.remove(name)
+        return _State()
+    if store.exists(FINALIZED):
+        previous = json.loads(store.read_text(release.REPORT)).get("plan")
+        state = _State(complete=True, retained=json.loads(store.read_text(FINALIZED)).get("retained", False))
+    elif store.exists(PLAN):
+        previous = json.loads(store.read_text(PLAN))["fingerprint"]
+        state = _State()
+    elif store.exists(release.REPORT):
+        previous = json.loads(store.read_text(release.REPORT)).get("plan")
+        state = _State(complete=True)
+    else:
+        if [name for name in store.listdir() if name != WORK_DIR]:
+            raise CurationError(
+                f"{store.display()}: folder exists and is not an acav1m release; choose another folder or pass --overwrite"
+            )
+        store.remove_tree(WORK_DIR)  # a run killed before it wrote its plan: nothing in it is trusted
+        return _State()
+    if previous != fingerprint:
+        raise CurationError(
+            f"{store.display()}: holds a run with other inputs or settings; pass --overwrite to replace it, or use another folder"
+        )
+    return state
+
+
+def _record(store: Store, unit: Unit) -> dict[str, Any] | None:
+    """A unit's ``.done.json`` summary, or a failure summary from its ``.failed.json``, or None when neither exists."""
+    for name, failed in ((marker_name(unit), False), (failed_name(unit), True)):
+        try:
+            data = json.loads(store.read_text(name))
+        except FileNotFoundError:
+            continue
+        return _failed_summary(unit, data) if failed else data
+    return None
+
+
+def _failed_summary(unit: Unit, failure: dict[str, Any]) -> dict[str, Any]:
+    """A failed unit as finalize sees it: no parts, every input rejected with reason ``unit_failed``."""
+    detail = f"unit {unit.name} failed {failure['attempts']} time(s): {failure['error']}"[:500]
+    lines = [_input_line(item, "rejected", "unit_failed", detail, 0, Counter(), True) for item in unit.items]
+    return {
+        "unit": unit.name,
+        "parts": [],
+        "rows": [],
+        "inputs": lines,
+        "clips": {},
+        "filters": [],
+        "retryable": {"inputs": len(lines), "clips": 0},
+        "failed": failure,
+    }
+
+
+def _final_names(store: Store, units: list[Unit]) -> dict[str, str] | None:
+    """Part (``unit/part``) → final shard name, as finalize assigns them; None unless every unit has a record."""
+    names: dict[str, str] = {}
+    counters: Counter[str] = Counter()
+    for unit in units:
+        record = _record(store, unit)
+        if record is None:
+            return None
+        for part in record["parts"]:
+            names[f"{WORK_DIR}/{part['part']}"] = release.shard_name(unit.split, counters[unit.split])
+            counters[unit.split] += 1
+    return names
+
+
+def _recall_parts(store: Store, units: list[Unit]) -> None:
+    """Move back to ``_work/`` the parts an interrupted (or retried) finalize had moved to ``data/``.
+
+    Afterwards every finished unit's parts are under ``_work/`` again, so the
+    checks and the next finalize start from one known state.
+    """
+    if not store.listdir(release.DATA_DIR):
         return
-    previous = None
-    if (work / "plan.json").exists():
-        previous = json.loads((work / "plan.json").read_text())["fingerprint"]
-    elif (root / release.REPORT).exists():
-        previous = json.loads((root / release.REPORT).read_text()).get("plan")
-    elif root.exists() and any(root.iterdir()):
-        raise CurationError(
-            f"{root}: folder exists and is not an acav1m release; choose another folder or pass --overwrite"
-        )
-    if previous is not None and previous != fingerprint:
-        raise CurationError(
-            f"{root}: holds a run with other inputs or settings; pass --overwrite to replace it, or use another folder"
-        )
+    names = _final_names(store, units)
+    if names is None:
+        return  # finalize never started: data/ holds nothing of this run
+    for part, final in names.items():
+        if not store.exists(part) and store.exists(final):
+            store.move(final, part)
+
+
+def _forget_retryable(store: Store, units: list[Unit]) -> int:
+    """Delete the records of failed units and of units with transient failures, so that they are redone."""
+    count = 0
+    for unit in units:
+        record = _record(store, unit)
+        if record is None:
+            continue
+        if record.get("failed") or any(record.get("retryable", {}).values()):
+            for part in record["parts"]:
+                store.remove(f"{WORK_DIR}/{part['part']}")
+            store.remove(marker_name(unit))
+            store.remove(failed_name(unit))
+            count += 1
+    return count
+
+
+def _check_done(store: Store, units: list[Unit]) -> list[str]:
+    """Delete the marker of every finished unit whose parts are missing or differ from it (size, sha256)."""
+    bad = []
+    for unit in units:
+        try:
+            summary = json.loads(store.read_text(marker_name(unit)))
+        except FileNotFoundError:
+            continue
+        for part in summary["parts"]:
+            name = f"{WORK_DIR}/{part['part']}"
+            if store.size(name) != part["bytes"] or store.sha256(name) != part["sha256"]:
+                store.remove(marker_name(unit))
+                bad.append(unit.name)
+                break
+    return bad
+
+
+# --------------------------------------------------------------------------- finalize
+
+
+class _Totals:
+    """The report's counts, accumulated one unit at a time."""
+
+    def __init__(self) -> None:
+        self.clips: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.input_reasons: Counter[str] = Counter()
+        self.judged: Counter[str] = Counter()
+        self.passed: Counter[str] = Counter()
+        self.realigned = 0
+        self.analysed = 0
+        self.retryable: Counter[str] = Counter()
+        self.failed_units: list[dict[str, Any]] = []
+
+    def add_lines(self, lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            self.outcomes[line["outcome"]] += 1
+            if line["outcome"] == "rejected":
+                self.input_reasons[line["reason"]] += 1
+
+    def add_summary(self, summary: dict[str, Any]) -> None:
+        self.clips.update(summary["clips"])
+        for row in summary["filters"]:
+            for name in ("language", "instance", "temporal"):
+                if row[name] is not None:
+                    self.judged[name] += 1
+                    self.passed[name] += row[name]
+            self.realigned += bool(row["realigned"])
+            self.analysed += 1
+        self.retryable.update(summary.get("retryable", {}))
+        if summary.get("failed"):
+            self.failed_units.append(summary["failed"])
 
 
 def finalize(
-    root: Path,
+    store: Store,
     units: list[Unit],
-    summaries: list[dict[str, Any]],
     problems: list[InputProblem],
     config: CurationConfig,
     fingerprint: str,
 ) -> dict[str, Any]:
-    """Turn finished units into the release folder (idempotent: safe to rerun after a crash)."""
+    """Turn finished units into the release (idempotent: a crash anywhere in it is repaired by a rerun).
+
+    Reads one unit's marker at a time; holds at most `INDEX_ROW_GROUP` index
+    rows. Writes ``report.json`` after the shards and indexes, and
+    ``_work/finalized.json`` after the card and Croissant, so that the
+    presence of the latter means the release is whole.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from acav1m_hf.card import write_card
-    from acav1m_hf.croissant import write_croissant
 
-    work = root / WORK_DIR
-    (root / release.DATA_DIR).mkdir(parents=True, exist_ok=True)
-    (root / release.METADATA_DIR).mkdir(parents=True, exist_ok=True)
-    by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    for unit, summary in zip(units, summaries, strict=True):
-        by_split[unit.split].append(summary)
-    splits: dict[str, dict[str, Any]] = {}
+    totals = _Totals()
     schema = arrow_schema()
-    for split, split_summaries in by_split.items():
-        shard_of: dict[str, str] = {}
-        shards = 0
-        bytes_ = 0
-        for summary in split_summaries:
+    splits: dict[str, dict[str, Any]] = {}
+    shard_counters: Counter[str] = Counter()
+    shard_info: dict[str, tuple[int, str]] = {}
+    written_indexes: set[str] = set()
+    with ExitStack() as stack:
+        inputs_file = stack.enter_context(store.open_atomic(release.INPUTS))
+        writers: dict[str, Any] = {}
+        buffers: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+
+        def flush(split: str) -> None:
+            if not buffers[split]:
+                return
+            if split not in writers:
+                handle = stack.enter_context(store.open_atomic(release.index_name(split)))
+                writers[split] = stack.enter_context(pq.ParquetWriter(handle, schema))
+                written_indexes.add(split)
+            writers[split].write_table(pa.Table.from_pylist(buffers[split], schema=schema))
+            buffers[split] = []
+
+        for unit in units:
+            summary = _record(store, unit)
+            if summary is None:
+                raise CurationError(f"{store.display()}: unit {unit.name} has neither a result nor a failure record")
+            split = unit.split
+            stats = splits.setdefault(split, {"clips": 0, "seconds": 0, "shards": 0, "bytes": 0})
+            shard_of = {}
             for part in summary["parts"]:
-                final = release.shard_name(split, shards)
-                source = work / part["part"]
-                if source.exists():
-                    os.replace(source, root / final)
-                elif not (root / final).exists():
-                    raise CurationError(f"{root}: shard part {part['part']} of unit {summary['unit']} is missing")
-                shard_of[f"{summary['unit']}/{part['part']}"] = final
-                shards += 1
-                bytes_ += part["bytes"]
-        rows = [
-            {**{k: v for k, v in row.items() if k != "part"}, "shard": shard_of[f"{s['unit']}/{row['part']}"]}
-            for s in split_summaries
-            for row in s["rows"]
+                final = release.shard_name(split, shard_counters[split])
+                shard_counters[split] += 1
+                source = f"{WORK_DIR}/{part['part']}"
+                if store.exists(source):
+                    store.move(source, final)
+                    crash_point("finalize_move")
+                elif store.size(final) != part["bytes"]:
+                    raise CurationError(f"{store.display()}: shard part {part['part']} of unit {unit.name} is missing")
+                shard_of[part["part"]] = final
+                shard_info[final] = (part["bytes"], part["sha256"])
+                stats["shards"] += 1
+                stats["bytes"] += part["bytes"]
+            for row in summary["rows"]:
+                buffers[split].append({**{k: v for k, v in row.items() if k != "part"}, "shard": shard_of[row["part"]]})
+                stats["clips"] += 1
+                stats["seconds"] += row["clip.duration"]
+                if len(buffers[split]) >= INDEX_ROW_GROUP:
+                    flush(split)
+            for line in summary["inputs"]:
+                inputs_file.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
+            totals.add_lines(summary["inputs"])
+            totals.add_summary(summary)
+        for split in SPLITS:
+            flush(split)
+        lines = [
+            _input_line(InputItem(p.input, None), "rejected", p.reason, p.detail, 0, Counter())  # type: ignore[arg-type]
+            for p in problems
         ]
-        index = root / release.index_name(split)
-        if rows:
-            table = pa.Table.from_pylist(rows, schema=schema)
-            temporary = index.with_name(f".{index.name}.partial")
-            pq.write_table(table, temporary)
-            os.replace(temporary, index)
-            splits[split] = {
-                "clips": len(rows),
-                "seconds": round(sum(r["clip.duration"] for r in rows), 3),
-                "shards": shards,
-                "bytes": bytes_,
-            }
-    lines = [line for s in summaries for line in s["inputs"]]
-    lines += [
-        {
-            "input": p.input,
-            "video_id": None,
-            "outcome": "rejected",
-            "reason": p.reason,
-            "detail": p.detail,
-            "clips": 0,
-            "clips_rejected": {},
-        }
-        for p in problems
-    ]
-    _write_atomic(root / release.INPUTS, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-    report = _report(lines, summaries, splits, config, fingerprint)
-    _write_atomic(root / release.REPORT, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    if splits:  # a run that kept nothing has no dataset to describe, only its report
-        write_card(root, report)
-        write_croissant(root)
-    shutil.rmtree(work, ignore_errors=True)
+        for line in lines:
+            inputs_file.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
+        totals.add_lines(lines)
+    for split in SPLITS:
+        if split not in written_indexes:
+            store.remove(release.index_name(split))  # left by an earlier finalize of a retried run
+    splits = {
+        split: {**stats, "seconds": round(stats["seconds"], 3)} for split, stats in splits.items() if stats["clips"]
+    }
+    text = json.dumps(_report(totals, splits, config, fingerprint), indent=2, sort_keys=True) + "\n"
+    report = json.loads(text)  # what a rerun returns too (JSON lists, not tuples)
+    store.write_atomic(release.REPORT, text)
+    crash_point("finalize_report")
+    _write_card_and_croissant(store, report, shard_info)
+    retained = bool(totals.failed_units or any(totals.retryable.values()))
+    store.write_atomic(FINALIZED, json.dumps({"retained": retained}))
+    if not retained:
+        _remove_work(store)
     return report
 
 
 def _report(
-    lines: list[dict[str, Any]],
-    summaries: list[dict[str, Any]],
-    splits: dict[str, dict[str, Any]],
-    config: CurationConfig,
-    fingerprint: str,
+    totals: _Totals, splits: dict[str, dict[str, Any]], config: CurationConfig, fingerprint: str
 ) -> dict[str, Any]:
-    clips: Counter[str] = Counter()
-    for summary in summaries:
-        clips.update(summary["clips"])
-    filters = [row for s in summaries for row in s["filters"]]
     pass_rates: dict[str, float | None] = {}
     for name in ("language", "instance", "temporal"):
-        judged = [row[name] for row in filters if row[name] is not None]
-        pass_rates[name] = round(sum(judged) / len(judged), 6) if judged else None
+        judged = totals.judged[name]
+        pass_rates[name] = round(totals.passed[name] / judged, 6) if judged else None
+    clips = Counter(totals.clips)
     kept_clips = clips.pop("kept", 0)
-    input_outcomes = Counter(line["outcome"] for line in lines)
     return {
         "acav1m_version": __version__,
         "schema": SCHEMA_VERSION,
         "plan": fingerprint,
-        "config": json.loads(json.dumps(config.to_dict())),  # as it reads back from report.json
+        "config": config.to_dict(),
         "counts": {
-            "inputs": {"total": len(lines), "kept": input_outcomes["kept"], "rejected": input_outcomes["rejected"]},
+            "inputs": {
+                "total": sum(totals.outcomes.values()),
+                "kept": totals.outcomes["kept"],
+                "rejected": totals.outcomes["rejected"],
+            },
             "clips": {"total": kept_clips + sum(clips.values()), "kept": kept_clips, "rejected": sum(clips.values())},
         },
         "reasons": {
-            "inputs": dict(sorted(Counter(line["reason"] for line in lines if line["outcome"] == "rejected").items())),
+            "inputs": dict(sorted(totals.input_reasons.items())),
             "clips": dict(sorted(clips.items())),
         },
         "splits": splits,
         "pass_rates": pass_rates,
-        "realigned": sum(1 for row in filters if row["realigned"]),
-        "analysed_clips": len(filters),
+        "realigned": totals.realigned,
+        "analysed_clips": totals.analysed,
+        "retryable": {"inputs": totals.retryable["inputs"], "clips": totals.retryable["clips"]},
+        "failed_units": totals.failed_units,
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+def _write_card_and_croissant(store: Store, report: dict[str, Any], shard_info: dict[str, tuple[int, str]]) -> None:
+    """The card and Croissant, written by their own modules (which read a local folder).
+
+    A local release is handed to them as is. Elsewhere they read a local
+    stand-in: the report and indexes copied, each shard a placeholder (empty
+    for Croissant, whose sizes and sha256 are then filled in from the units'
+    records, so no shard is read back; sparse, of the shard's size, for the
+    card). A test checks that this gives the same bytes as a local release.
+    """
+    from acav1m_hf.card import render_card, write_card
+    from acav1m_hf.croissant import build_croissant, dumps, write_croissant
+
+    root = store.local_path()
+    if not shard_info:  # nothing kept: a card that says so, and no Croissant (it describes files that do not exist)
+        store.remove(release.CROISSANT)
+    if root is not None:
+        write_card(root, report)
+        if shard_info:
+            write_croissant(root)
+        return
+    with tempfile.TemporaryDirectory(prefix="acav1m-finalize-") as temporary:
+        stage = Path(temporary)
+        (stage / release.REPORT).write_bytes(store.read_bytes(release.REPORT))
+        for split in SPLITS:
+            if store.exists(release.index_name(split)):
+                (stage / release.METADATA_DIR).mkdir(exist_ok=True)
+                (stage / release.index_name(split)).write_bytes(store.read_bytes(release.index_name(split)))
+        (stage / release.DATA_DIR).mkdir()
+        shards = [f"{release.DATA_DIR}/{name}" for name in store.listdir(release.DATA_DIR) if name.endswith(".tar")]
+        for shard in shards:
+            (stage / shard).touch()
+        croissant = build_croissant(stage) if shards else None
+        for shard in shards:
+            if shard not in shard_info:  # not of this run: described as it is, like a local release would
+                shard_info[shard] = (store.size(shard) or 0, store.sha256(shard))
+        for entry in croissant["distribution"] if croissant else []:
+            if entry.get("contentUrl") in shard_info:
+                size, sha256 = shard_info[entry["contentUrl"]]
+                entry["contentSize"], entry["sha256"] = f"{size} B", sha256
+        for shard in shards:
+            os.truncate(stage / shard, shard_info[shard][0])
+        store.write_atomic(release.CARD, render_card(stage, report))
+        if croissant is not None:
+            store.write_atomic(release.CROISSANT, dumps(croissant))
+
+
+def _remove_work(store: Store) -> None:
+    """Remove ``_work/`` with ``finalized.json`` last, so that a crash midway leaves a state a rerun recognises."""
+    keep = FINALIZED.rsplit("/", 1)[-1]
+    for name in store.listdir(WORK_DIR):
+        if name != keep:
+            store.remove(f"{WORK_DIR}/{name}")
+            crash_point("cleanup")
+    store.remove(FINALIZED)
+    store.remove_dir(WORK_DIR)

@@ -1,22 +1,41 @@
-"""Writer: samples → WebDataset tar shards, deterministic and atomic.
+"""Writer: samples → WebDataset tar shards, deterministic and atomic, on any fsspec filesystem.
 
 Members are written in sorted order with fixed mtime, owner and mode, so the
 same samples give byte-identical tars. Each tar is written under a temporary
-name and renamed only when complete: a crash never leaves a partial shard
-under a shard's name. A new shard starts when the current one reaches
-``max_samples`` samples or ``max_bytes`` bytes of payload.
+name and moved to its final name only when complete: a crash never leaves a
+partial shard under a shard's name. A new shard starts when the current one
+reaches ``max_samples`` samples or ``max_bytes`` bytes of payload.
+
+`Store` is the output root (a local folder or any fsspec URL: ``s3://``,
+``hf://``, ``memory://``...). What "atomic" means depends on the filesystem:
+
+* **local** (POSIX): write ``.{name}.partial``, fsync, ``os.replace``; the
+  rename is atomic, so a reader (or a resumed run) sees the whole file under
+  its name or no file.
+* **object stores and others** (write-then-move): write ``.{name}.partial``,
+  then ``fs.mv`` it to its name. An object store has no rename: the move is a
+  server-side copy followed by a delete, and the copy makes the final object
+  appear whole or not at all (one PUT or one completed multipart upload).
+  A crash between the copy and the delete leaves a stray ``.partial`` object,
+  which is harmless (it is never read and is removed with ``_work``). Two
+  things are not atomic there: a "directory" (a key prefix) can be seen half
+  filled, and a move is not free (it copies the bytes once more server-side).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
+import fsspec
 import webdataset as wds
+from fsspec.implementations.local import LocalFileSystem
 
-from acav1m_hf.release import file_sha256
 from curation.records import Sample
 
 
@@ -30,46 +49,212 @@ class ShardStats:
     sha256: str
 
 
-class ShardWriter:
-    """Writes samples into ``name_for(part)`` tars, rolling over at the configured bounds."""
+def partial_name(rel: str) -> str:
+    """The temporary name a file is written under before it is moved to ``rel``."""
+    head, _, name = rel.rpartition("/")
+    return f"{head}/.{name}.partial" if head else f".{name}.partial"
 
-    def __init__(self, name_for: Callable[[int], Path], max_samples: int, max_bytes: int) -> None:
-        self.name_for, self.max_samples, self.max_bytes = name_for, max_samples, max_bytes
+
+class Store:
+    """An output root on an fsspec filesystem; every path given to it is relative to the root (``a/b.tar``).
+
+    A `Store` pickles (the filesystem and the root travel), so Ray workers
+    write where the driver reads. ``memory://`` is the exception: each process
+    has its own, so it only works with the local engine.
+    """
+
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        fs, root = fsspec.core.url_to_fs(self.url)
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = root.rstrip("/") or "/"
+        self.local = isinstance(fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # ----------------------------------------------------------------- paths
+    def path(self, rel: str = "") -> str:
+        """The filesystem path of ``rel`` (an OS path on a local store)."""
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def local_path(self, rel: str = "") -> Path | None:
+        """``rel`` as a `Path` when the store is local, else None."""
+        return Path(self.path(rel)) if self.local else None
+
+    def display(self, rel: str = "") -> str:
+        """How ``rel`` is named in messages: the URL the user gave, plus ``rel``."""
+        return f"{self.url.rstrip('/')}/{rel}" if rel else self.url
+
+    # ----------------------------------------------------------------- reading
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self.path(rel))
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode("utf-8")
+
+    def size(self, rel: str) -> int | None:
+        """Size in bytes, or None when there is no such file."""
+        try:
+            info = self.fs.info(self.path(rel))
+        except FileNotFoundError:
+            return None
+        return int(info["size"]) if info.get("type") == "file" else None
+
+    def sha256(self, rel: str) -> str:
+        digest = hashlib.sha256()
+        with self.fs.open(self.path(rel), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def listdir(self, rel: str = "") -> list[str]:
+        """Names (not paths) directly under ``rel``; empty when it does not exist."""
+        try:
+            entries = self.fs.ls(self.path(rel), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        base = self.fs._strip_protocol(self.path(rel)).rstrip("/")
+        names = []
+        for entry in entries:
+            entry = self.fs._strip_protocol(entry).rstrip("/")
+            if entry != base:
+                names.append(entry.rsplit("/", 1)[-1])
+        return sorted(names)
+
+    # ----------------------------------------------------------------- writing
+    def makedirs(self, rel: str) -> None:
+        self.fs.makedirs(self.path(rel), exist_ok=True)
+
+    @contextmanager
+    def open_atomic(self, rel: str) -> Iterator[IO[bytes]]:
+        """A binary file that appears under ``rel`` only once the block ends without error."""
+        temporary = partial_name(rel)
+        head = rel.rpartition("/")[0]
+        if head:
+            self.makedirs(head)
+        if self.local:
+            with open(self.path(temporary), "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(self.path(temporary), self.path(rel))
+            return
+        with self.fs.open(self.path(temporary), "wb") as f:
+            yield f
+        self.fs.mv(self.path(temporary), self.path(rel))
+
+    def write_atomic(self, rel: str, data: bytes | str) -> None:
+        with self.open_atomic(rel) as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def move(self, source: str, target: str) -> None:
+        """Move a finished file to another name (atomic rename locally, copy-then-delete on object stores)."""
+        head = target.rpartition("/")[0]
+        if head:
+            self.makedirs(head)
+        if self.local:
+            os.replace(self.path(source), self.path(target))
+        else:
+            self.fs.mv(self.path(source), self.path(target))
+
+    def remove(self, rel: str) -> None:
+        """Remove a file; no error when it is already gone."""
+        try:
+            self.fs.rm_file(self.path(rel))
+        except FileNotFoundError:
+            pass
+
+    def remove_tree(self, rel: str) -> None:
+        """Remove a folder and everything under it; no error when it is already gone."""
+        try:
+            self.fs.rm(self.path(rel), recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def remove_dir(self, rel: str) -> None:
+        """Remove an empty folder (a no-op on stores without folders)."""
+        try:
+            self.fs.rmdir(self.path(rel))
+        except (FileNotFoundError, OSError, NotImplementedError):
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"])  # type: ignore[misc]
+
+
+class _HashingWriter:
+    """A write-only stream that hashes and counts what passes through it (no read-back of the shard)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.count += len(data)
+        self.inner.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+class ShardWriter:
+    """Writes samples into ``store``'s ``name_for(part)`` tars, rolling over at the configured bounds.
+
+    Memory is one sample at a time: members stream into the open tar.
+    """
+
+    def __init__(self, store: Store, name_for: Callable[[int], str], max_samples: int, max_bytes: int) -> None:
+        self.store, self.name_for, self.max_samples, self.max_bytes = store, name_for, max_samples, max_bytes
         self.finished: list[ShardStats] = []
         self._part = 0
+        self._file: Any = None
+        self._stream: _HashingWriter | None = None
         self._tar: wds.TarWriter | None = None
         self._samples = 0
         self._bytes = 0
 
     def write(self, sample: Sample) -> str:
-        """Write one sample; return the final path of the shard that holds it."""
+        """Write one sample; return the (store-relative) name of the shard that holds it."""
         if self._tar is not None and (self._samples >= self.max_samples or self._bytes >= self.max_bytes):
             self._close()
         if self._tar is None:
-            path = self.name_for(self._part)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._tar = wds.TarWriter(str(_temporary(path)), encoder=False, mtime=0, user="acav1m", group="acav1m")
+            self._file = self.store.open_atomic(self.name_for(self._part))
+            self._stream = _HashingWriter(self._file.__enter__())
+            self._tar = wds.TarWriter(self._stream, encoder=False, mtime=0, user="acav1m", group="acav1m")
         self._bytes += self._tar.write({"__key__": sample.key, **sample.members})
         self._samples += 1
-        return str(self.name_for(self._part))
+        return self.name_for(self._part)
 
     def close(self) -> list[ShardStats]:
+        """Finish the open shard; return the stats of every shard written."""
         if self._tar is not None:
             self._close()
         return self.finished
 
+    def abort(self) -> None:
+        """Drop the open shard (after an error): nothing appears under its name."""
+        if self._file is not None:
+            try:
+                self._file.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            except RuntimeError:
+                pass
+        self._tar = self._stream = self._file = None
+
     def _close(self) -> None:
-        assert self._tar is not None
+        assert self._tar is not None and self._stream is not None
         self._tar.close()
-        final = self.name_for(self._part)
-        temporary = _temporary(final)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, final)
-        self.finished.append(ShardStats(str(final), self._samples, final.stat().st_size, file_sha256(final)))
-        self._tar, self._samples, self._bytes = None, 0, 0
+        self._file.__exit__(None, None, None)
+        name = self.name_for(self._part)
+        self.finished.append(ShardStats(name, self._samples, self._stream.count, self._stream.digest.hexdigest()))
+        self._tar, self._stream, self._file, self._samples, self._bytes = None, None, None, 0, 0
         self._part += 1
-
-
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
