@@ -1,0 +1,230 @@
+"""Engines schedule units; stages compute them.
+
+An engine takes the planned units and a `UnitJob` and makes sure each unit is
+processed once (`UnitJob.process` writes the unit's parts and marker), retrying
+a unit that raises up to ``max_attempts`` times before reporting it as a
+`UnitFailure`. Engines never touch samples: the same stage code runs under
+each, so the same inputs and config give byte-identical shards.
+
+* `LocalEngine` (``--engine local``, the default): units one after another in
+  this process.
+* `RayEngine` (``--engine ray``): one Ray task per unit (``num_cpus=1``), at
+  most ``workers`` in flight, so decoding, filtering and encoding run on CPU
+  workers in parallel across a cluster. When the config's device is CUDA, the
+  model stages (caption, align, re-align) run instead in GPU actors
+  (``num_gpus=gpus_per_actor``, fractional allowed) that load the profile once
+  and serve batches of clips from every CPU task; the ``cpu`` profile needs no
+  actor. It starts a local Ray when no address is given and joins a cluster
+  with ``address`` (``--ray-address``).
+
+A unit's outcome lives in the output store (its marker), not in the engine,
+so a crashed driver, a lost worker or a killed run loses at most the units in
+flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from curation.pipeline import Analysed, Unit, UnitFailure, UnitJob, analyse_batch, load_profile, one_blas_thread
+from curation.records import Clip
+
+DEFAULT_ATTEMPTS = 3
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+class LocalEngine:
+    """Units in order, in this process; a unit that raises is retried up to ``max_attempts`` times."""
+
+    name = "local"
+
+    def __init__(self, max_attempts: int = DEFAULT_ATTEMPTS, progress: bool = True, workers: int | None = None) -> None:
+        if workers not in (None, 1):
+            raise ValueError("the local engine runs one worker; use --engine ray --workers N for parallel workers")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.max_attempts, self.progress = max_attempts, progress
+
+    def run(self, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
+        from tqdm import tqdm
+
+        failures = []
+        for unit in tqdm(units, desc="units", unit="unit", disable=not self.progress):
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    job.process(unit)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a unit's failure is retried, then reported
+                    if attempt == self.max_attempts:
+                        failures.append(UnitFailure(unit.name, attempt, _describe(exc)))
+        return failures
+
+
+class ModelActor:
+    """Holds the profile's models (on a GPU) and runs the model stages on batches of clips sent by CPU tasks."""
+
+    def __init__(self, job: UnitJob) -> None:
+        self.config = job.config
+        self.profile = load_profile(job.config, job.profile_factory)
+
+    def profile_info(self) -> tuple[str, dict[str, str | None]]:
+        return self.profile.name, self.profile.models()
+
+    def analyse(self, clips: list[Clip]) -> list[Analysed]:
+        with one_blas_thread():
+            return analyse_batch(clips, self.profile, self.config)
+
+
+class _ProfileView:
+    """What `build_sample` records of a profile whose models live in an actor: its name and model names."""
+
+    def __init__(self, name: str, models: dict[str, str | None]) -> None:
+        self.name, self._models = name, models
+
+    def models(self) -> dict[str, str | None]:
+        return dict(self._models)
+
+
+class ActorAnalyser:
+    """The model stages of a CPU task, sent to a `ModelActor` batch by batch."""
+
+    def __init__(self, actor: Any, info: tuple[str, dict[str, str | None]]) -> None:
+        self.actor = actor
+        self.profile = _ProfileView(*info)
+
+    def analyse(self, clips: list[Clip]) -> list[Analysed]:
+        import ray
+
+        return ray.get(self.actor.analyse.remote(clips))
+
+
+def _process_on_ray(job: UnitJob, unit: Unit, actor: Any = None, info: Any = None) -> str:
+    """The body of a Ray task: one unit, with its model stages in ``actor`` when one is given."""
+    return job.process(unit, ActorAnalyser(actor, info) if actor is not None else None)
+
+
+class RayEngine:
+    """One Ray task per unit on CPU workers; model stages in GPU actors when the config's device is CUDA.
+
+    ``workers`` bounds the tasks in flight (and is the CPU count of a local
+    Ray started here); by default every CPU of the cluster. ``gpu_actors``
+    model actors are started, by default as many as the cluster's GPUs allow
+    at ``gpus_per_actor`` each.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        max_attempts: int = DEFAULT_ATTEMPTS,
+        gpus_per_actor: float = 1.0,
+        gpu_actors: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.address, self.workers, self.max_attempts = address, workers, max_attempts
+        self.gpus_per_actor, self.gpu_actors, self.progress = gpus_per_actor, gpu_actors, progress
+        self.used_actors = 0
+        """How many model actors the last run started (0 when the model stages ran in the CPU tasks)."""
+
+    def run(self, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
+        try:
+            import ray
+        except ImportError as exc:
+            raise RuntimeError("--engine ray needs Ray: pip install 'acav1m[ray]'") from exc
+        if job.store.fs.protocol in ("memory", ("memory",)):
+            raise ValueError("a memory:// output lives in one process; Ray workers cannot write to it")
+        started = False
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=True)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False)
+            started = True
+        try:
+            return self._run(ray, units, job)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray: Any, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
+        from tqdm import tqdm
+
+        resources = ray.cluster_resources()
+        limit = self.workers or max(1, int(resources.get("CPU", 1)))
+        actors, info = self._start_actors(ray, job, resources)
+        self.used_actors = len(actors)
+        task = ray.remote(num_cpus=1, max_retries=0)(_process_on_ray)
+        job_ref = ray.put(job)
+        queue: deque[tuple[Unit, int]] = deque((unit, 1) for unit in units)
+        pending: dict[Any, tuple[Unit, int]] = {}
+        failures: list[UnitFailure] = []
+        submitted = 0
+        bar = tqdm(total=len(units), desc="units", unit="unit", disable=not self.progress)
+        try:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    unit, attempt = queue.popleft()
+                    actor = actors[submitted % len(actors)] if actors else None
+                    pending[task.remote(job_ref, unit, actor, info)] = (unit, attempt)
+                    submitted += 1
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    unit, attempt = pending.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - task errors, lost workers, dead actors alike
+                        if attempt < self.max_attempts:
+                            queue.appendleft((unit, attempt + 1))
+                            continue
+                        failures.append(UnitFailure(unit.name, attempt, _describe(exc)))
+                    bar.update(1)
+        finally:
+            bar.close()
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            for actor in actors:
+                ray.kill(actor)
+        return failures
+
+    def _start_actors(self, ray: Any, job: UnitJob, resources: dict[str, float]) -> tuple[list[Any], Any]:
+        """GPU actors for the model stages, when the config puts the models on CUDA; none otherwise."""
+        if not str(job.config.device).startswith("cuda"):
+            return [], None
+        gpus = resources.get("GPU", 0)
+        if gpus < self.gpus_per_actor:
+            raise RuntimeError(
+                f"config device is {job.config.device} but the Ray cluster has {gpus:g} GPU(s) "
+                f"(each model actor needs {self.gpus_per_actor:g}); use --device cpu or join a cluster with GPUs"
+            )
+        count = self.gpu_actors or max(1, int(gpus // self.gpus_per_actor))
+        actor_class = ray.remote(num_gpus=self.gpus_per_actor, num_cpus=0, max_restarts=3)(ModelActor)
+        actors = [actor_class.remote(job) for _ in range(count)]
+        start = time.monotonic()
+        info = ray.get(actors[0].profile_info.remote())
+        ray.get([a.profile_info.remote() for a in actors[1:]])
+        if self.progress:
+            print(f"{count} model actor(s) ready in {time.monotonic() - start:.1f} s", flush=True)
+        return actors, info
+
+
+def make_engine(name: str, address: str | None = None, workers: int | None = None) -> LocalEngine | RayEngine:
+    """The engine named on the command line."""
+    if name == "local":
+        if address:
+            raise ValueError("--ray-address needs --engine ray")
+        return LocalEngine(workers=workers)
+    if name == "ray":
+        return RayEngine(address=address, workers=workers)
+    raise ValueError(f"unknown engine {name!r} (known: local, ray)")
