@@ -26,9 +26,21 @@ def _curate(args: argparse.Namespace) -> int:
         if args.config
         else CurationConfig().with_overrides(**overrides)
     )
-    report = curate(args.inputs, args.output, config, overwrite=args.overwrite)
+    from curation.engines import make_engine
+
+    engine = make_engine(args.engine, address=args.ray_address, workers=args.workers)
+    report = curate(
+        args.inputs, args.output, config, engine=engine, overwrite=args.overwrite, retry_failed=args.retry_failed
+    )
     clips = report["counts"]["clips"]
     print(f"{args.output}: {clips['kept']} clips kept, {clips['rejected']} rejected; see report.json and inputs.jsonl")
+    failed, retryable = report.get("failed_units", []), report.get("retryable", {})
+    if failed or any(retryable.values()):
+        print(
+            f"{args.output}: {len(failed)} unit(s) failed, {retryable.get('inputs', 0)} input(s) and "
+            f"{retryable.get('clips', 0)} clip(s) had transient failures; rerun with --retry-failed to redo them",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -140,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-max-bytes", type=int)
     p.add_argument("--keep-flagged", action="store_true", help="keep clips that fail a filter, marked passed=false")
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in the output folder")
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local (default: this process) or ray (a cluster)"
+    )
+    p.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: start one")
+    p.add_argument("--workers", type=int, help="units processed at once (ray: CPU tasks in flight; default all CPUs)")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="redo units that failed and clips or inputs that failed for transient reasons (model or I/O errors)",
+    )
     p.set_defaults(run=_curate)
 
     for name, run, text in (
