@@ -1,0 +1,482 @@
+"""The CPU profile's aligner: audio-visual alignment from the signals alone, no model weights.
+
+Algorithm 1 scores a clip with ImageBind; the ``cpu`` profile has no model, so it
+measures the one thing that needs none: whether the sound's *changes* happen
+when, and where, the picture changes. Two envelopes on the video frame times
+carry that:
+
+* audio onset strength: positive spectral flux of a log-compressed mel
+  spectrogram of the 16 kHz mono audio, splatted onto the frame times with a
+  linear (triangular) kernel so that sub-frame timing survives;
+* visual motion energy: mean absolute difference of consecutive downscaled
+  grayscale frames, per cell of a coarse grid (8x8 by default) and over the
+  whole frame.
+
+Everything below is a Pearson correlation between those envelopes, with the
+audio envelope compared against the whole frame's and each cell's motion (the
+best of these "candidates" is the sounding region):
+
+* sync offset: the lag (within +-``max_offset``) where the audio envelope best
+  correlates with any candidate, refined to a fraction of a frame by a
+  parabola through the peak; positive means the audio is late. Confidence is
+  the peak's margin over its best rival (outside the peak's own lobe, or at a
+  circular shift too large to be the answer), as a fraction of the headroom
+  above that rival: 0 when a coincidence fits as well, 1 for a unique fit.
+* instance score: the best candidate's correlation with the clip as it is
+  (zero lag), corrected for chance: ``(r - r0) / (1 - r0)`` clipped to [0, 1],
+  where ``r0`` is the median best-candidate correlation over circular shifts
+  of the audio (what picking the best of 65 regions gives by coincidence).
+  ``Score.raw`` is ``r`` itself.
+* temporal windows: the best candidate's correlation inside each 1-s window,
+  clipped to [0, 1] (a window without co-varying change scores 0).
+* heatmap: each cell's correlation, clipped at 0 and weighted by the cell's
+  motion spread over the strongest cell's (so it peaks at the source's centre,
+  not at any cell that catches its edge).
+
+A value that cannot be measured (silent or constant audio, a static picture, a
+clip too short to search an offset) is ``None`` with a reason, never a guess.
+See docs/alignment.md for the method, its normalisations, limits and the
+measured offset tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.records import Clip
+from curation.roles import Analysis, Score
+
+LANGUAGE_REASON = "no text-audio-visual embedder in the cpu profile"
+MIN_SYNC_SECONDS = 2.0
+"""Shortest clip whose offset is searched: every lag must leave at least `MIN_OVERLAP_SECONDS` of overlap."""
+MIN_OVERLAP_SECONDS = 1.0
+CONSTANT_DB = 1.0
+"""Audio whose loudest 100-ms block is within this of its quieter blocks (10th percentile) has no onsets."""
+STATIC_LEVEL = 0.5
+"""Mean absolute frame difference (gray levels out of 255) that no grid cell reaching makes the picture static."""
+
+_WIN = 256  # 16 ms analysis window at 16 kHz: short, so onsets are not smeared
+_HOP = 80  # 5 ms hop: 8 envelope samples per 25 fps frame
+_N_MELS = 32
+_FLOOR = 10.0  # band compression knee, in multiples of the band's median power
+_LOWRES = 96  # longest side of the frames the motion is measured on, pixels
+_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class SignalAligner:
+    """The ``signal-v1`` `Aligner`: onset/motion correlation, numpy only (about 25 ms per 10-s 384-px clip)."""
+
+    name = "signal-v1"
+
+    def __init__(
+        self,
+        max_offset: float = 1.0,
+        grid: int = 8,
+        silence_dbfs: float = -60.0,
+        score_at_offset: bool = False,
+    ) -> None:
+        """``score_at_offset`` scores instance, windows and heatmap at the estimated offset instead of as decoded.
+
+        The default scores the clip as it is, because that is the audio the
+        pipeline writes: `curation.filters.realign` shifts the audio by the
+        offset and analyses again when it wants the re-aligned score.
+        """
+        if max_offset < 0:
+            raise ValueError(f"max_offset must be >= 0, got {max_offset}")
+        if grid < 1:
+            raise ValueError(f"grid must be >= 1, got {grid}")
+        self.max_offset = float(max_offset)
+        self.grid = int(grid)
+        self.silence_dbfs = float(silence_dbfs)
+        self.score_at_offset = bool(score_at_offset)
+
+    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
+        """Measure sync, instance, temporal and localization from ``clip``'s signals (``caption`` is unused)."""
+        del caption  # no text model in this profile
+        n_frames = len(clip.frames)
+        fps = float(clip.fps)
+        duration = float(clip.duration) if clip.duration > 0 else n_frames / fps if fps > 0 else 0.0
+        reason = _degenerate(clip, self.silence_dbfs)
+        if reason is not None:
+            return _all_missing(reason)
+        audio_env = audio_onset_envelope(clip.audio, fps, n_frames)
+        if not np.std(audio_env) > 1e-6:
+            return _all_missing("no audio onsets: the audio is constant")
+        cells, whole = motion_envelopes(clip.frames, self.grid)
+        if float(cells.max()) < STATIC_LEVEL:  # per cell, so a small moving object in a still scene counts
+            return _all_missing(f"static video: no region's frame difference reaches {STATIC_LEVEL:g} gray levels")
+
+        # Column 0 is the whole frame, then the cells row by row; a flat column correlates as NaN.
+        candidates = np.concatenate([whole[:, None], cells.reshape(n_frames, -1)], axis=1)
+        circular = _circular_table(audio_env, candidates)
+
+        sync_offset, sync_confidence, sync_reason, best_lag = self._sync(audio_env, candidates, circular, fps, duration)
+        lag = best_lag if (self.score_at_offset and best_lag is not None) else 0
+
+        at_lag = _pearson_at_lag(audio_env, candidates, lag)
+        best = None
+        if not np.isfinite(at_lag).any():
+            instance = Score.missing("audio and motion do not overlap at the scored lag")
+        else:
+            best = int(np.nanargmax(at_lag))
+            raw = float(at_lag[best])
+            instance = Score(score=_above_chance(raw, _chance(circular)), raw=raw)
+
+        motion = candidates[:, best] if best is not None else None
+        windows, windows_reason = _windows(audio_env, motion, lag, fps, duration)
+
+        heatmap, heatmap_reason = _heatmap(at_lag[1:], candidates[:, 1:], cells.shape[1:]), None
+        if not instance.score:  # None or 0: the best region is no better than chance, so no region is "sounding"
+            heatmap, heatmap_reason = None, instance.reason or "audio-visual correlation is no better than chance"
+        elif not float(heatmap.max()) > 0.0:
+            heatmap, heatmap_reason = None, "no image region's motion correlates positively with the audio onsets"
+
+        return Analysis(
+            language=Score.missing(LANGUAGE_REASON),
+            instance=instance,
+            temporal_windows=windows,
+            temporal_reason=windows_reason,
+            sync_offset=sync_offset,
+            sync_confidence=sync_confidence,
+            sync_reason=sync_reason,
+            heatmap=heatmap,
+            heatmap_reason=heatmap_reason,
+        )
+
+    def _sync(
+        self, audio_env: np.ndarray, candidates: np.ndarray, circular: np.ndarray, fps: float, duration: float
+    ) -> tuple[float | None, float | None, str | None, int | None]:
+        """(offset s, confidence, reason, best integer lag in frames) of the cross-correlation search."""
+        if duration < MIN_SYNC_SECONDS:
+            return None, None, f"clip shorter than {MIN_SYNC_SECONDS:g} s: too short for the offset search", None
+        n = len(audio_env)
+        max_lag = int(math.floor(min(self.max_offset, n / fps - MIN_OVERLAP_SECONDS) * fps + 1e-9))
+        if max_lag < 1:
+            return None, None, "offset search range is shorter than one frame", None
+        lags = np.arange(-max_lag, max_lag + 1)
+        table = np.stack([_pearson_at_lag(audio_env, candidates, int(lag)) for lag in lags])
+        table = np.where(np.isfinite(table), table, -np.inf)
+        curve = table.max(axis=1)
+        i = int(np.argmax(curve))
+        peak = float(curve[i])
+        if not np.isfinite(peak) or peak <= 0.0:
+            return None, None, "audio onsets do not correlate positively with motion at any lag", None
+        column = table[:, int(np.argmax(table[i]))]
+        delta = _parabolic(column, i)
+        offset = (lags[i] + delta) / fps
+        impossible = circular[max_lag + 1 : n - max_lag].max(axis=1) if n > 2 * max_lag + 1 else np.zeros(0)
+        rival = _rival(curve, i, impossible)
+        confidence = (peak - rival) / (1.0 - rival) if rival < 1.0 else 0.0
+        return float(offset), _unit(confidence), None, int(lags[i])
+
+
+def audio_onset_envelope(
+    audio: np.ndarray, fps: float, n_frames: int, sample_rate: int = AUDIO_SAMPLE_RATE
+) -> np.ndarray:
+    """Onset strength on the video frame times: positive log-mel spectral flux, linearly splatted onto frames.
+
+    Each band is compressed as ``log(1 + power / (10 * its median power))``:
+    below ten times its typical level a band is nearly linear and small, so
+    its steady level (hum, background noise, the zero padding of a shifted
+    clip) and that level's random flicker add little, while rises well above
+    it count in decibel-like steps, however loud the clip.
+    """
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    env = np.zeros(n_frames, dtype=np.float64)
+    if len(audio) < _WIN + _HOP or n_frames == 0:
+        return env
+    n_hops = 1 + (len(audio) - _WIN) // _HOP
+    idx = np.arange(_WIN)[None, :] + _HOP * np.arange(n_hops)[:, None]
+    spec = np.abs(np.fft.rfft(audio[idx] * np.hanning(_WIN).astype(np.float32), axis=1)) ** 2
+    mel = spec @ _mel_filters(sample_rate)
+    floor = _FLOOR * np.median(mel, axis=0) + 1e-10
+    logmel = np.log(1.0 + mel / floor)
+    flux = np.maximum(np.diff(logmel, axis=0), 0.0).mean(axis=1)
+    # flux[j] compares analysis frames j and j + 1 and is dated at the centre of frame j + 1:
+    # a click's flux peak then lands within 2 ms of the click (measured at 1000 "fps").
+    times = (_HOP * (np.arange(len(flux)) + 1) + _WIN / 2) / sample_rate
+    pos = times * fps
+    k = np.floor(pos).astype(np.int64)
+    frac = pos - k
+    for index, weight in ((k, 1.0 - frac), (k + 1, frac)):
+        ok = (index >= 0) & (index < n_frames)
+        env += np.bincount(index[ok], weights=(flux * weight)[ok], minlength=n_frames)[:n_frames]
+    return env
+
+
+def motion_envelopes(frames: np.ndarray, grid: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell and whole-frame motion energy: mean absolute difference of consecutive gray frames (0-255).
+
+    Frames are subsampled to about `_LOWRES` pixels on the longest side before
+    anything else, which keeps a 10-s 384-px clip to a few milliseconds. Row
+    ``k`` is the change from frame ``k - 1`` to frame ``k`` (row 0 repeats row
+    1), so a change first shown in frame ``k`` is dated at that frame's time.
+    Returns ``(cells (T, grid_rows, grid_cols), whole (T,))``.
+    """
+    frames = np.asarray(frames)
+    n, height, width = frames.shape[:3]
+    step = max(1, max(height, width) // _LOWRES)
+    small = frames[:, ::step, ::step]
+    gray = small.astype(np.float32) @ _GRAY if small.ndim == 4 else small.astype(np.float32)
+    rows, cols = min(grid, gray.shape[1]), min(grid, gray.shape[2])
+    if n < 2:
+        return np.zeros((n, rows, cols)), np.zeros(n)
+    diff = np.abs(np.diff(gray, axis=0))
+    y_edges = np.linspace(0, gray.shape[1], rows + 1).round().astype(int)
+    x_edges = np.linspace(0, gray.shape[2], cols + 1).round().astype(int)
+    sums = np.add.reduceat(np.add.reduceat(diff, y_edges[:-1], axis=1), x_edges[:-1], axis=2)
+    area = np.diff(y_edges)[:, None] * np.diff(x_edges)[None, :]
+    cells = sums / area
+    whole = sums.sum(axis=(1, 2)) / area.sum()
+    cells = np.concatenate([cells[:1], cells], axis=0).astype(np.float64)
+    whole = np.concatenate([whole[:1], whole]).astype(np.float64)
+    return cells, whole
+
+
+def heatmap_to_labels(heatmap: np.ndarray, width: int, height: int) -> tuple[list[float], list[float], np.ndarray]:
+    """Peak ``[x, y]``, box ``[x0, y0, x1, y1]`` (normalised) and a uint8 ``(height, width)`` mask (255 = sounding).
+
+    The peak is the map's maximum refined below a cell by a parabola in x and
+    y. The sounding region is the connected set of cells at or above half the
+    maximum that contains the peak (so a second, weaker blob elsewhere does not
+    stretch the box); the mask is that region's bilinear upsampling, again
+    thresholded at half the maximum, and the box encloses the mask.
+    """
+    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
+    if heat.ndim != 2 or heat.size == 0:
+        raise ValueError(f"heatmap must be a non-empty 2-D array, got shape {heat.shape}")
+    top = float(heat.max())
+    if not top > 0.0:
+        raise ValueError("heatmap has no positive value: there is no sounding region to label")
+    rows, cols = heat.shape
+    r, c = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    dy = _parabolic(heat[:, c], int(r))
+    dx = _parabolic(heat[r, :], int(c))
+    peak = [float(np.clip((c + 0.5 + dx) / cols, 0, 1)), float(np.clip((r + 0.5 + dy) / rows, 0, 1))]
+    region = _component(heat >= 0.5 * top, (int(r), int(c)))
+    up = _bilinear(np.where(region, heat, 0.0), width, height)
+    mask = up >= 0.5 * top - 1e-12
+    if not mask.any():  # a map much coarser than one pixel: fall back to the peak pixel
+        mask[min(height - 1, int(peak[1] * height)), min(width - 1, int(peak[0] * width))] = True
+    ys, xs = np.nonzero(mask)
+    box = [xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height]
+    return peak, [float(v) for v in box], mask.astype(np.uint8) * 255
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _degenerate(clip: Clip, silence_dbfs: float) -> str | None:
+    """Why nothing can be measured on ``clip``, or None."""
+    frames = np.asarray(clip.frames)
+    if not clip.fps > 0:
+        return f"invalid frame rate {clip.fps!r}"
+    if frames.ndim not in (3, 4) or len(frames) < 3:
+        return "fewer than 3 frames: no motion to measure"
+    audio = np.asarray(clip.audio, dtype=np.float64).reshape(-1)
+    if len(audio) < _WIN + 2 * _HOP:
+        return "audio shorter than 26 ms: no onsets to measure"
+    rms = float(np.sqrt(np.mean(np.square(audio))))
+    level = 20.0 * math.log10(rms) if rms > 0 else -math.inf
+    if level < silence_dbfs:
+        return f"silent audio: RMS {level:.1f} dBFS is below {silence_dbfs:g} dBFS"
+    block = AUDIO_SAMPLE_RATE // 10
+    if len(audio) >= 2 * block:
+        power = np.mean(audio[: len(audio) // block * block].reshape(-1, block) ** 2, axis=1)
+        levels = 10.0 * np.log10(power + 1e-20)
+        if float(levels.max() - np.percentile(levels, 10)) < CONSTANT_DB:
+            return f"constant audio: its 100-ms level varies by less than {CONSTANT_DB:g} dB, so it has no onsets"
+    return None
+
+
+def _all_missing(reason: str) -> Analysis:
+    return Analysis(
+        language=Score.missing(LANGUAGE_REASON),
+        instance=Score.missing(reason),
+        temporal_windows=None,
+        temporal_reason=reason,
+        sync_offset=None,
+        sync_confidence=None,
+        sync_reason=reason,
+        heatmap=None,
+        heatmap_reason=reason,
+    )
+
+
+def _unit(value: float) -> float:
+    """Clip to [0, 1] as a plain float: a negative correlation is no evidence of alignment."""
+    return float(min(1.0, max(0.0, value)))
+
+
+def _pearson_at_lag(audio_env: np.ndarray, candidates: np.ndarray, lag: int) -> np.ndarray:
+    """Pearson r of ``audio_env[t + lag]`` with each column of ``candidates[t]`` over their overlap; NaN if flat."""
+    n = len(audio_env)
+    if lag >= 0:
+        a, m = audio_env[lag:], candidates[: n - lag]
+    else:
+        a, m = audio_env[: n + lag], candidates[-lag:]
+    return _pearson(a, m)
+
+
+def _pearson(a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Pearson r of vector ``a`` with each column of ``m``; NaN where either side has no variance."""
+    if len(a) < 3:
+        return np.full(m.shape[1], np.nan)
+    ac = a - a.mean()
+    mc = m - m.mean(axis=0)
+    den = np.sqrt((ac @ ac) * np.einsum("ij,ij->j", mc, mc))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (ac @ mc) / den
+    tiny = 1e-12 * max(1.0, float(np.abs(a).max()) ** 2)
+    return np.where(den > tiny, r, np.nan)
+
+
+def _heatmap(r: np.ndarray, motion: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Each cell's positive correlation weighted by its motion's spread relative to the most active cell.
+
+    Correlation alone is scale-free: a cell that catches only the faint edge of
+    the sounding object correlates as well as the object's centre. Weighting by
+    the cell's standard deviation (over the strongest cell's) makes the map the
+    covariance with the audio, normalised to [0, 1], so it peaks where the most
+    synchronous motion is.
+    """
+    spread = motion.std(axis=0)
+    out = np.clip(np.nan_to_num(r, nan=0.0), 0.0, 1.0) * spread / max(float(spread.max()), 1e-12)
+    return out.astype(np.float32).reshape(shape)
+
+
+def _windows(
+    audio_env: np.ndarray, motion: np.ndarray | None, lag: int, fps: float, duration: float
+) -> tuple[list[float] | None, str | None]:
+    """Per-1-s-window correlation at ``lag``, clipped to [0, 1]; one window per whole or >= 0.5 s partial second."""
+    count = int(math.floor(duration)) + (1 if duration - math.floor(duration) >= 0.5 else 0)
+    if count == 0:
+        return None, "clip shorter than 0.5 s: no temporal window"
+    if motion is None:
+        return None, "audio and motion do not overlap at the scored lag"
+    n = len(audio_env)
+    times = np.arange(n) / fps
+    out = []
+    for w in range(count):
+        t = np.nonzero((times >= w) & (times < w + 1) & (np.arange(n) + lag >= 0) & (np.arange(n) + lag < n))[0]
+        r = _pearson(audio_env[t + lag], motion[t, None])[0] if len(t) else np.nan
+        out.append(_unit(r) if np.isfinite(r) else 0.0)
+    return out, None
+
+
+def _circular_table(audio_env: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Pearson r of the audio envelope circularly shifted by every lag ``L`` (row) with each candidate (column).
+
+    Row ``L`` pairs ``audio_env[(t + L) % n]`` with ``candidates[t]``. A
+    circular shift keeps mean and variance, so all rows are one FFT
+    cross-correlation. Shifts far from zero cannot be the true alignment, so
+    they show how well this audio fits this picture by coincidence (a single
+    loud onset landing on any burst of motion, a periodic beat); flat columns
+    give 0.
+    """
+    n = len(audio_env)
+    za = (audio_env - audio_env.mean()) / (audio_env.std() + 1e-300)
+    spread = candidates.std(axis=0)
+    zm = (candidates - candidates.mean(axis=0)) / np.where(spread > 1e-12, spread, np.inf)
+    return np.fft.irfft(np.fft.rfft(za, n)[:, None] * np.conj(np.fft.rfft(zm, n, axis=0)), n, axis=0) / n
+
+
+def _chance(circular: np.ndarray) -> float:
+    """The best-region correlation this audio reaches with this picture by chance: the median over shifts >= 2 frames.
+
+    Picking the best of 65 regions inflates a correlation, the more so the
+    shorter the clip; this is that inflation, measured on the clip itself.
+    """
+    n = len(circular)
+    rows = circular[2 : n - 1] if n > 4 else circular[1:]
+    return float(np.median(rows.max(axis=1))) if len(rows) else 0.0
+
+
+def _above_chance(raw: float, chance: float) -> float:
+    """``(raw - chance) / (1 - chance)`` clipped to [0, 1]: 0 for a coincidental fit, 1 for a perfect one."""
+    chance = max(0.0, chance)
+    return _unit((raw - chance) / (1.0 - chance)) if chance < 1.0 else 0.0
+
+
+def _rival(curve: np.ndarray, i: int, null: np.ndarray) -> float:
+    """The best correlation that competes with the peak ``curve[i]``: outside its lobe, or at an impossible lag.
+
+    The lobe is the run of lags around the peak down to the first local
+    minimum on each side (and at least one frame either way), so the peak's
+    own shoulders are not counted as rivals. Negative rivals count as 0.
+    """
+    lo, hi = i, i
+    while lo > 0 and curve[lo - 1] <= curve[lo]:
+        lo -= 1
+    while hi < len(curve) - 1 and curve[hi + 1] <= curve[hi]:
+        hi += 1
+    lo, hi = min(lo, i - 1), max(hi, i + 1)
+    outside = np.concatenate([curve[: max(lo, 0)], curve[hi + 1 :], null])
+    outside = outside[np.isfinite(outside)]
+    return max(0.0, float(outside.max())) if len(outside) else 0.0
+
+
+def _parabolic(values: np.ndarray, i: int) -> float:
+    """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5]."""
+    if i <= 0 or i >= len(values) - 1:
+        return 0.0
+    left, mid, right = (float(values[i - 1]), float(values[i]), float(values[i + 1]))
+    if not (np.isfinite(left) and np.isfinite(right)):
+        return 0.0
+    den = left - 2.0 * mid + right
+    if den >= 0.0:  # not a strict maximum
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
+
+
+_MEL_CACHE: dict[int, np.ndarray] = {}
+
+
+def _mel_filters(sample_rate: int) -> np.ndarray:
+    """Triangular mel filterbank ``(_WIN // 2 + 1, _N_MELS)`` from 50 Hz to Nyquist."""
+    if sample_rate not in _MEL_CACHE:
+
+        def mel(f: np.ndarray) -> np.ndarray:
+            return 2595.0 * np.log10(1.0 + f / 700.0)
+
+        def hz(m: np.ndarray) -> np.ndarray:
+            return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+        edges = hz(np.linspace(mel(np.array(50.0)), mel(np.array(sample_rate / 2)), _N_MELS + 2))
+        freqs = np.fft.rfftfreq(_WIN, 1.0 / sample_rate)
+        lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+        weights = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+        _MEL_CACHE[sample_rate] = weights.T.astype(np.float32)
+    return _MEL_CACHE[sample_rate]
+
+
+def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
+    """The 4-connected component of ``mask`` that contains ``seed`` (a flood fill; the grid is small)."""
+    out = np.zeros_like(mask, dtype=bool)
+    stack = [seed]
+    while stack:
+        r, c = stack.pop()
+        if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] and not out[r, c]:
+            out[r, c] = True
+            stack.extend(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)))
+    return out
+
+
+def _bilinear(grid: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Upsample a cell map to ``(height, width)`` pixels, cell centres at pixel-centre coordinates (edges clamped)."""
+    rows, cols = grid.shape
+
+    def coords(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
+        i0 = np.floor(pos).astype(int)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, pos - i0
+
+    y0, y1, fy = coords(height, rows)
+    x0, x1, fx = coords(width, cols)
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
+    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
+    return top * (1 - fy)[:, None] + bottom * fy[:, None]
