@@ -82,7 +82,9 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     manifest = resources.files("acav1m_hf") / "sample_data" / "manifest.csv"
     print(f"1/3 curating the bundled sample clips ({manifest}) into {out}/ (cpu profile, no GPU, no network)")
-    curate([str(manifest)], out, CurationConfig(clip_seconds=args.clip_seconds))
+    print("    clips that fail a filter are kept and marked alignment.passed=false, so that you can inspect them;")
+    print("    a real run rejects them (omit --keep-flagged)")
+    curate([str(manifest)], out, CurationConfig(clip_seconds=args.clip_seconds, keep_flagged=True))
     print(describe_release(out))
     print(f"2/3 validating {out}/")
     errors = validate_release(out)

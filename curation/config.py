@@ -31,6 +31,8 @@ class CurationConfig:
     temporal_threshold: float = 0.5
     max_offset: float = 1.0
     """Search range of the audio-visual sync offset, seconds (both directions)."""
+    realign_min_confidence: float = 0.5
+    """A failing clip is re-aligned only when its sync offset was estimated at least this confidently."""
     silence_dbfs: float = -60.0
     """Audio whose RMS level is below this is rejected as silent."""
     keep_flagged: bool = False

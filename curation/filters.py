@@ -62,12 +62,21 @@ def _failing(analysis: Analysis, config: CurationConfig) -> bool:
 
 
 def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Aligner, config: CurationConfig) -> Decision:
-    """Re-align a clip that fails instance or temporal alignment, when an offset was estimated."""
+    """Re-align a clip that fails instance or temporal alignment, when an offset was estimated with confidence.
+
+    An unconfident offset (a single sound matching any burst of motion) would
+    only move good audio to a wrong place, so it is recorded but not applied.
+    """
     decision = Decision(
         clip, analysis, analysis.sync_offset, analysis.sync_confidence, analysis.sync_reason, realigned=False
     )
-    offset = analysis.sync_offset
-    if not _failing(analysis, config) or offset is None or abs(offset) < 0.5 / clip.fps:
+    offset, confidence = analysis.sync_offset, analysis.sync_confidence or 0.0
+    if (
+        not _failing(analysis, config)
+        or offset is None
+        or abs(offset) < 0.5 / clip.fps
+        or confidence < config.realign_min_confidence
+    ):
         return decision
     shifted = shift_audio(clip, offset)
     second = aligner.analyse(shifted, caption)

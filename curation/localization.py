@@ -1,25 +1,83 @@
 """Localization labels from any aligner's heatmap: peak, box and segmentation mask.
 
-The heatmap (any resolution, values in [0, 1]) is upsampled to the frame size;
-the mask is the region above half-way between the map's minimum and maximum,
-and the box encloses it. Coordinates are normalised: x right, y down, [0, 1].
+Every profile's aligner returns a coarse map of where the sound comes from
+(motion-onset correlation per cell in the cpu profile, patch-token similarity
+to the audio embedding with ImageBind); this module turns it into the schema's
+labels. Coordinates are normalised: x right, y down, in [0, 1].
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 
 def heatmap_to_labels(heatmap: np.ndarray, width: int, height: int) -> tuple[list[float], list[float], np.ndarray]:
-    """Return ``([x, y] peak, [x0, y0, x1, y1] box, uint8 mask of shape (height, width))``."""
-    heat = np.asarray(
-        Image.fromarray(np.asarray(heatmap, np.float32), mode="F").resize((width, height), Image.BILINEAR)
-    )
-    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    peak = [(col + 0.5) / width, (row + 0.5) / height]
-    low, high = float(heat.min()), float(heat.max())
-    mask = heat >= low + 0.5 * (high - low) if high > low else np.ones_like(heat, dtype=bool)
-    rows, cols = np.nonzero(mask)
-    box = [cols.min() / width, rows.min() / height, (cols.max() + 1) / width, (rows.max() + 1) / height]
-    return peak, box, (mask * 255).astype(np.uint8)
+    """Peak ``[x, y]``, box ``[x0, y0, x1, y1]`` (normalised) and a uint8 ``(height, width)`` mask (255 = sounding).
+
+    The peak is the map's maximum refined below a cell by a parabola in x and
+    y. The sounding region is the connected set of cells at or above half the
+    maximum that contains the peak (so a second, weaker blob elsewhere does not
+    stretch the box); the mask is that region's bilinear upsampling, again
+    thresholded at half the maximum, and the box encloses the mask.
+    """
+    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
+    if heat.ndim != 2 or heat.size == 0:
+        raise ValueError(f"heatmap must be a non-empty 2-D array, got shape {heat.shape}")
+    top = float(heat.max())
+    if not top > 0.0:
+        raise ValueError("heatmap has no positive value: there is no sounding region to label")
+    rows, cols = heat.shape
+    r, c = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    dy = parabolic_offset(heat[:, c], int(r))
+    dx = parabolic_offset(heat[r, :], int(c))
+    peak = [float(np.clip((c + 0.5 + dx) / cols, 0, 1)), float(np.clip((r + 0.5 + dy) / rows, 0, 1))]
+    region = _component(heat >= 0.5 * top, (int(r), int(c)))
+    up = _bilinear(np.where(region, heat, 0.0), width, height)
+    mask = up >= 0.5 * top - 1e-12
+    if not mask.any():  # a map much coarser than one pixel: fall back to the peak pixel
+        mask[min(height - 1, int(peak[1] * height)), min(width - 1, int(peak[0] * width))] = True
+    ys, xs = np.nonzero(mask)
+    box = [xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height]
+    return peak, [float(v) for v in box], mask.astype(np.uint8) * 255
+
+
+def parabolic_offset(values: np.ndarray, i: int) -> float:
+    """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5]."""
+    if i <= 0 or i >= len(values) - 1:
+        return 0.0
+    left, mid, right = (float(values[i - 1]), float(values[i]), float(values[i + 1]))
+    if not (np.isfinite(left) and np.isfinite(right)):
+        return 0.0
+    den = left - 2.0 * mid + right
+    if den >= 0.0:  # not a strict maximum
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
+
+
+def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
+    """The 4-connected component of ``mask`` that contains ``seed`` (a flood fill; the grid is small)."""
+    out = np.zeros_like(mask, dtype=bool)
+    stack = [seed]
+    while stack:
+        r, c = stack.pop()
+        if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] and not out[r, c]:
+            out[r, c] = True
+            stack.extend(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)))
+    return out
+
+
+def _bilinear(grid: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Upsample a cell map to ``(height, width)`` pixels, cell centres at pixel-centre coordinates (edges clamped)."""
+    rows, cols = grid.shape
+
+    def coords(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
+        i0 = np.floor(pos).astype(int)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, pos - i0
+
+    y0, y1, fy = coords(height, rows)
+    x0, x1, fx = coords(width, cols)
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
+    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
+    return top * (1 - fy)[:, None] + bottom * fy[:, None]

@@ -106,17 +106,17 @@ def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any]
         category = {"label": label, "id": int(index), "score": round(float(score), 6), "reason": None}
     else:
         category = {"label": None, "id": None, "score": None, "reason": analysis.category_reason or "not computed"}
-    if analysis.heatmap is None:
-        localization = {"peak": None, "box": None, "reason": analysis.heatmap_reason or "not computed"}
-        return {
-            "category": category,
-            "localization": localization,
-            "mask": {"present": False, "reason": localization["reason"]},
-        }, None
-    peak, box, mask = heatmap_to_labels(analysis.heatmap, width, height)
-    localization = {
-        "peak": [round(float(v), 6) for v in peak],
-        "box": [round(float(v), 6) for v in box],
-        "reason": None,
-    }
-    return {"category": category, "localization": localization, "mask": {"present": True, "reason": None}}, mask
+    reason = analysis.heatmap_reason or "not computed"
+    if analysis.heatmap is not None:
+        try:
+            peak, box, mask = heatmap_to_labels(analysis.heatmap, width, height)
+            localization = {"peak": _rounded(peak), "box": _rounded(box), "reason": None}
+            return {"category": category, "localization": localization, "mask": {"present": True, "reason": None}}, mask
+        except ValueError as exc:  # e.g. a map with no positive value: no sounding region to label
+            reason = str(exc)
+    localization = {"peak": None, "box": None, "reason": reason}
+    return {"category": category, "localization": localization, "mask": {"present": False, "reason": reason}}, None
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(float(v), 6) for v in values]

@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.localization import parabolic_offset
 from curation.records import Clip
 from curation.roles import Analysis, Score
 
@@ -165,7 +166,7 @@ class SignalAligner:
         if not np.isfinite(peak) or peak <= 0.0:
             return None, None, "audio onsets do not correlate positively with motion at any lag", None
         column = table[:, int(np.argmax(table[i]))]
-        delta = _parabolic(column, i)
+        delta = parabolic_offset(column, i)
         offset = (lags[i] + delta) / fps
         impossible = circular[max_lag + 1 : n - max_lag].max(axis=1) if n > 2 * max_lag + 1 else np.zeros(0)
         rival = _rival(curve, i, impossible)
@@ -234,36 +235,6 @@ def motion_envelopes(frames: np.ndarray, grid: int = 8) -> tuple[np.ndarray, np.
     cells = np.concatenate([cells[:1], cells], axis=0).astype(np.float64)
     whole = np.concatenate([whole[:1], whole]).astype(np.float64)
     return cells, whole
-
-
-def heatmap_to_labels(heatmap: np.ndarray, width: int, height: int) -> tuple[list[float], list[float], np.ndarray]:
-    """Peak ``[x, y]``, box ``[x0, y0, x1, y1]`` (normalised) and a uint8 ``(height, width)`` mask (255 = sounding).
-
-    The peak is the map's maximum refined below a cell by a parabola in x and
-    y. The sounding region is the connected set of cells at or above half the
-    maximum that contains the peak (so a second, weaker blob elsewhere does not
-    stretch the box); the mask is that region's bilinear upsampling, again
-    thresholded at half the maximum, and the box encloses the mask.
-    """
-    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
-    if heat.ndim != 2 or heat.size == 0:
-        raise ValueError(f"heatmap must be a non-empty 2-D array, got shape {heat.shape}")
-    top = float(heat.max())
-    if not top > 0.0:
-        raise ValueError("heatmap has no positive value: there is no sounding region to label")
-    rows, cols = heat.shape
-    r, c = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    dy = _parabolic(heat[:, c], int(r))
-    dx = _parabolic(heat[r, :], int(c))
-    peak = [float(np.clip((c + 0.5 + dx) / cols, 0, 1)), float(np.clip((r + 0.5 + dy) / rows, 0, 1))]
-    region = _component(heat >= 0.5 * top, (int(r), int(c)))
-    up = _bilinear(np.where(region, heat, 0.0), width, height)
-    mask = up >= 0.5 * top - 1e-12
-    if not mask.any():  # a map much coarser than one pixel: fall back to the peak pixel
-        mask[min(height - 1, int(peak[1] * height)), min(width - 1, int(peak[0] * width))] = True
-    ys, xs = np.nonzero(mask)
-    box = [xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height]
-    return peak, [float(v) for v in box], mask.astype(np.uint8) * 255
 
 
 # --------------------------------------------------------------------------- helpers
@@ -419,19 +390,6 @@ def _rival(curve: np.ndarray, i: int, null: np.ndarray) -> float:
     return max(0.0, float(outside.max())) if len(outside) else 0.0
 
 
-def _parabolic(values: np.ndarray, i: int) -> float:
-    """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5]."""
-    if i <= 0 or i >= len(values) - 1:
-        return 0.0
-    left, mid, right = (float(values[i - 1]), float(values[i]), float(values[i + 1]))
-    if not (np.isfinite(left) and np.isfinite(right)):
-        return 0.0
-    den = left - 2.0 * mid + right
-    if den >= 0.0:  # not a strict maximum
-        return 0.0
-    return float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
-
-
 _MEL_CACHE: dict[int, np.ndarray] = {}
 
 
@@ -451,32 +409,3 @@ def _mel_filters(sample_rate: int) -> np.ndarray:
         weights = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
         _MEL_CACHE[sample_rate] = weights.T.astype(np.float32)
     return _MEL_CACHE[sample_rate]
-
-
-def _component(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
-    """The 4-connected component of ``mask`` that contains ``seed`` (a flood fill; the grid is small)."""
-    out = np.zeros_like(mask, dtype=bool)
-    stack = [seed]
-    while stack:
-        r, c = stack.pop()
-        if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] and not out[r, c]:
-            out[r, c] = True
-            stack.extend(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)))
-    return out
-
-
-def _bilinear(grid: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Upsample a cell map to ``(height, width)`` pixels, cell centres at pixel-centre coordinates (edges clamped)."""
-    rows, cols = grid.shape
-
-    def coords(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
-        i0 = np.floor(pos).astype(int)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        return i0, i1, pos - i0
-
-    y0, y1, fy = coords(height, rows)
-    x0, x1, fx = coords(width, cols)
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
-    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
-    return top * (1 - fy)[:, None] + bottom * fy[:, None]

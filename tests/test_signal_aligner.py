@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.localization import heatmap_to_labels
 from curation.records import Clip, InputItem
 from curation.roles import Aligner, Analysis
-from curation.signal_aligner import SignalAligner, audio_onset_envelope, heatmap_to_labels
+from curation.signal_aligner import SignalAligner, audio_onset_envelope
 from tests.synthetic import (
     make_clip,
     swap_audio,
