@@ -188,7 +188,7 @@ class RayEngine:
                         if attempt < self.max_attempts:
                             queue.appendleft((unit, attempt + 1))
                             continue
-                        failures.append(UnitFailure(unit.name, attempt, _describe(exc)))
+                        failures.append(UnitFailure(unit.name, attempt, _describe(_cause(ray, exc))))
                     bar.update(1)
         finally:
             bar.close()
@@ -217,6 +217,13 @@ class RayEngine:
         if self.progress:
             print(f"{count} model actor(s) ready in {time.monotonic() - start:.1f} s", flush=True)
         return actors, info
+
+
+def _cause(ray: Any, exc: Exception) -> BaseException:
+    """The stage's own exception inside a Ray task error, so that a failure reads the same on either engine."""
+    if isinstance(exc, ray.exceptions.RayTaskError) and getattr(exc, "cause", None) is not None:
+        return exc.cause
+    return exc
 
 
 def make_engine(name: str, address: str | None = None, workers: int | None = None) -> LocalEngine | RayEngine:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import fsspec
-import webdataset as wds
 from fsspec.implementations.local import LocalFileSystem
 
 from curation.records import Sample
@@ -219,7 +218,7 @@ class ShardWriter:
         self._part = 0
         self._file: Any = None
         self._stream: _HashingWriter | None = None
-        self._tar: wds.TarWriter | None = None
+        self._tar: Any = None
         self._samples = 0
         self._bytes = 0
 
@@ -228,6 +227,8 @@ class ShardWriter:
         if self._tar is not None and (self._samples >= self.max_samples or self._bytes >= self.max_bytes):
             self._close()
         if self._tar is None:
+            import webdataset as wds  # here, not at import: it imports torch, seconds a worker need not spend
+
             self._file = self.store.open_atomic(self.name_for(self._part))
             self._stream = _HashingWriter(self._file.__enter__())
             self._tar = wds.TarWriter(self._stream, encoder=False, mtime=0, user="acav1m", group="acav1m")

@@ -1,0 +1,175 @@
+"""A run killed at any moment and restarted with the same command ends with the uninterrupted run's release.
+
+The kills are real SIGKILLs of an ``acav1m curate`` subprocess: at exact
+points through the ``ACAV1M_TEST_CRASH`` hook (after a unit's marker, between
+two moves of finalize, after ``report.json``, midway through removing
+``_work/``), and at random times. After every kill no partial shard is
+visible; after the rerun every file of the release is byte-identical to an
+uninterrupted run's, and ``_work/`` is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from acav1m_hf import release as layout
+from curation.config import CurationConfig
+from curation.pipeline import WORK_DIR, Unit, UnitJob, curate
+from tests.synthetic import make_clip, write_video_file
+
+CONFIG = CurationConfig(clip_seconds=2.0, max_side=64, keep_flagged=True, inputs_per_unit=1, shard_max_samples=1)
+"""One input per unit and one clip per shard: four units, eight parts, so that every kill point is hit."""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def release_files(root: Path) -> dict[str, bytes]:
+    """Every file of a release, by relative path."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("inputs")
+    for seed in range(4):
+        write_video_file(folder / f"clip{seed}.mp4", make_clip(seconds=4.5, seed=seed + 20))
+    return [str(folder)]
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "config.json"
+    path.write_text(json.dumps({**CONFIG.to_dict(), "split_fractions": list(CONFIG.split_fractions)}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(inputs: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The release of an uninterrupted run (in-process: the CLI must give the same bytes)."""
+    root = tmp_path_factory.mktemp("reference") / "out"
+    curate(inputs, root, CONFIG, log=lambda _: None)
+    files = release_files(root)
+    assert sum(name.startswith("data/") for name in files) == 8
+    return files
+
+
+def run_cli(inputs: list[str], out: Path, config: Path, crash: str | None = None, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("ACAV1M_TEST_CRASH", None)
+    if crash:
+        env["ACAV1M_TEST_CRASH"] = crash
+    command = [sys.executable, "-m", "acav1m_hf.cli", "curate", *inputs, "-o", str(out), "--config", str(config)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def assert_nothing_partial_is_visible(root: Path, reference: dict[str, bytes]) -> None:
+    """Every shard under its final name is the finished one; every part under its name is a whole tar."""
+    for shard in (root / layout.DATA_DIR).glob("*.tar"):
+        assert shard.read_bytes() == reference[f"data/{shard.name}"], shard
+    for part in (root / WORK_DIR).glob("[!.]*.tar"):
+        with tarfile.open(part) as tar:
+            assert tar.getmembers(), part  # reads to the end: a truncated tar raises
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["unit_done:2", "finalize_move:3", "finalize_report:1", "cleanup:2"])
+def test_a_run_killed_at_a_point_and_rerun_gives_the_uninterrupted_release(
+    crash: str, inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    killed = run_cli(inputs, out, config_file, crash)
+    _, stderr = killed.communicate(timeout=120)
+    assert killed.returncode == -9, stderr
+    assert_nothing_partial_is_visible(out, reference)
+
+    rerun = run_cli(inputs, out, config_file)
+    _, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr
+    if crash.startswith("unit_done"):
+        assert "resuming: 2 of 4 units already done, 2 to process" in stderr  # finished units are not redone
+    assert release_files(out) == reference
+    assert not (out / WORK_DIR).exists()
+
+
+@pytest.mark.slow
+def test_runs_killed_at_random_times_end_with_the_uninterrupted_release(
+    inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    rng = random.Random(4)
+    kills = 0
+    for _ in range(3):  # a whole run takes 4-8 s here, most of it after the imports
+        process = run_cli(inputs, out, config_file)
+        try:
+            process.wait(timeout=rng.uniform(1.0, 4.0))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            kills += 1
+        _, stderr = process.communicate()
+        assert process.returncode in (0, -9), stderr
+        assert_nothing_partial_is_visible(out, reference)
+    final = run_cli(inputs, out, config_file)
+    _, stderr = final.communicate(timeout=120)
+    assert final.returncode == 0, stderr
+    assert kills >= 1
+    assert release_files(out) == reference
+    assert not (out / WORK_DIR).exists()
+
+
+class _StopAfter:
+    """An engine that processes ``n`` units and then dies, like a driver killed mid-run."""
+
+    name = "stop-after"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def run(self, units: list[Unit], job: UnitJob) -> list:
+        for unit in units[: self.n]:
+            job.process(unit)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "remove"])
+def test_a_damaged_part_of_a_finished_unit_is_detected_and_redone(
+    damage: str, inputs: list[str], reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        curate(inputs, out, CONFIG, engine=_StopAfter(2), log=lambda _: None)
+    part = sorted((out / WORK_DIR).glob("[!.]*.tar"))[0]
+    data = bytearray(part.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01
+        part.write_bytes(bytes(data))
+    elif damage == "truncate":
+        part.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        part.unlink()
+    messages: list[str] = []
+    curate(inputs, out, CONFIG, log=messages.append)
+    assert any("missing or corrupt parts" in m and part.name.split("-p")[0] in m for m in messages), messages
+    assert any("resuming: 1 of 4 units already done" in m for m in messages), messages
+    assert release_files(out) == reference
+
+
+def test_the_cli_rerun_of_a_finished_release_changes_nothing(
+    inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = run_cli(inputs, out, config_file)
+    assert first.communicate(timeout=120) and first.returncode == 0
+    assert release_files(out) == reference  # the CLI, a subprocess, gives the in-process bytes
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    time.sleep(0.01)
+    again = run_cli(inputs, out, config_file)
+    assert again.communicate(timeout=120) and again.returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
