@@ -79,7 +79,7 @@ _COLUMNS = (
     "clip.duration",
     "clip.width",
     "clip.height",
-    *(f"alignment.{s}.{part}" for s in SCORES for part in ("score", "threshold", "reason")),
+    *(f"alignment.{s}.{part}" for s in SCORES for part in ("score", "threshold", "passed", "reason")),
     "alignment.sync.offset",
     "alignment.flags",
     "alignment.passed",
@@ -221,8 +221,17 @@ class _Histogram:
     total: float = 0.0
     n: int = 0
     passed: int = 0
-    values: list[float] = field(default_factory=list)
-    """Kept for the median only while small; the median is skipped beyond a million values."""
+    fine: list[int] = field(default_factory=lambda: [0] * 1001)
+    """Counts per 0.001 step (the precision the browser shows): the median without keeping every value."""
+
+    @property
+    def median(self) -> float | None:
+        seen = 0
+        for i, count in enumerate(self.fine):
+            seen += count
+            if count and seen * 2 >= self.n:
+                return i / 1000
+        return None
 
     @property
     def threshold(self) -> float | None:
@@ -410,12 +419,12 @@ def _add_chunk(
                 hist.nulls += 1
                 hist.reasons[rows[f"alignment.{s}.reason"][i] or "no reason given"] += 1
                 continue
-            hist.counts[min(int(value * HIST_BINS), HIST_BINS - 1)] += 1
+            millis = min(max(round(value * 1000), 0), 1000)  # integers: a score on a bin edge lands in the upper bin
+            hist.counts[min(millis * HIST_BINS // 1000, HIST_BINS - 1)] += 1
+            hist.fine[millis] += 1
             hist.total += value
             hist.n += 1
-            hist.passed += threshold is not None and value >= threshold
-            if len(hist.values) < 1_000_000:
-                hist.values.append(value)
+            hist.passed += rows[f"alignment.{s}.passed"][i] is True
 
 
 def _media_bits(members: set[str]) -> int:
@@ -1021,8 +1030,7 @@ def _render_distributions(ctx: _Context) -> str:
     }
     for s in SCORES:
         hist = ctx.index.histograms[s]
-        values = sorted(hist.values)
-        median = values[len(values) // 2] if values else None
+        median = hist.median
         mean = hist.total / hist.n if hist.n else None
         reasons = ", ".join(f"{_E(r)} ({n:,})" for r, n in hist.reasons.most_common(3))
         thresholds = len(hist.thresholds)
@@ -1037,7 +1045,7 @@ def _render_distributions(ctx: _Context) -> str:
                 else f"{hist.threshold:g}" + (" (most common; varies)" if thresholds > 1 else ""),
             ),
             (
-                "at or above threshold",
+                "passed (score at or above its threshold)",
                 "–" if not hist.n else f"{_fmt_int(hist.passed)} ({100 * hist.passed / hist.n:.1f}%)",
             ),
         ]

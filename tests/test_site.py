@@ -319,7 +319,10 @@ def test_a_clip_plays_with_its_audio(site: Path, page: _Page) -> None:
             v.muted = true;  // headless autoplay policy; the audio track is still decoded
             await v.play();
             const t0 = v.currentTime;
-            await new Promise(r => setTimeout(r, 600));
+            // poll rather than sleep a fixed time: a loaded CI machine may decode slowly
+            for (let i = 0; i < 100 && !(v.currentTime - t0 > 0.2 && v.webkitAudioDecodedByteCount > 0); i++) {
+                await new Promise(r => setTimeout(r, 50));
+            }
             return {advanced: v.currentTime - t0, readyState: v.readyState, error: v.error && v.error.message,
                     width: v.videoWidth, audioBytes: v.webkitAudioDecodedByteCount,
                     h264: v.canPlayType('video/mp4; codecs="avc1.42E01E, mp4a.40.2"')};
@@ -381,7 +384,8 @@ def test_every_page_works_over_http_without_errors(site: Path, page: _Page) -> N
         assert page.page.evaluate("document.getElementById('split').selectedOptions[0].textContent").startswith("train")
         played = page.page.evaluate(
             """async () => { const v = document.querySelector('video'); v.muted = true; await v.play();
-                await new Promise(r => setTimeout(r, 400)); return v.currentTime; }"""
+                for (let i = 0; i < 100 && v.currentTime <= 0.1; i++) await new Promise(r => setTimeout(r, 50));
+                return v.currentTime; }"""
         )
         assert played > 0.1
         for name in ("index.html", "distributions.html"):

@@ -196,17 +196,30 @@
     var r = run;
     var rendered = 0;
     r.pagePos = r.pos;
-    var fragment = document.createDocumentFragment();
-    function step() {
+    $("more").hidden = true;
+    /** Put queued matches on the page as soon as a chunk yields them: a long scan shows results early. */
+    function flush() {
+      if (!r.queue.length || rendered >= PAGE) return;
+      var fragment = document.createDocumentFragment();
       while (r.queue.length && rendered < PAGE) {
         var m = r.queue.shift();
         fragment.appendChild(card(m[0], m[1]));
         rendered += 1;
+        r.shown += 1;
       }
+      $("cards").appendChild(fragment);
+      if (r.firstCardMs === undefined) r.firstCardMs = performance.now() - r.t0;
+    }
+    function step() {
+      flush();
       if (rendered >= PAGE || r.pos >= r.candidates.length) return Promise.resolve(finish());
+      if (r.pos > r.pagePos) {
+        setStatus("Searching… " + r.scanned.toLocaleString() + " of " + manifest.rows.toLocaleString() +
+          " clips searched, " + r.counted.toLocaleString() + " matching so far.");
+        // a page that needs a second chunk is a rare match: fetch the next chunks in parallel
+        r.candidates.slice(r.pos + 1, r.pos + 3).forEach(loadChunk);
+      }
       var id = r.candidates[r.pos];
-      // a page that needs a second chunk is a rare match: fetch the next chunks in parallel
-      if (r.pos > r.pagePos) r.candidates.slice(r.pos + 1, r.pos + 3).forEach(loadChunk);
       return loadChunk(id).then(function (d) {
         if (mine !== seq) return;
         var norm = r.q.words.length ? normalised(d) : null;
@@ -222,8 +235,6 @@
     }
     function finish() {
       if (mine !== seq) return;
-      $("cards").appendChild(fragment);
-      r.shown += rendered;
       var complete = r.pos >= r.candidates.length;
       $("more").hidden = complete && !r.queue.length;
       var total = manifest.rows.toLocaleString();
@@ -244,6 +255,7 @@
       }
       ACAV.stats.done = true;
       ACAV.stats.seq = mine;
+      ACAV.stats.firstCardMs = r.firstCardMs === undefined ? null : r.firstCardMs;
       ACAV.stats.counted = r.counted;
       ACAV.stats.shown = r.shown;
       ACAV.stats.candidates = r.candidates.length;
