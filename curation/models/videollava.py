@@ -56,6 +56,7 @@ class VideoLlavaCaptioner:
         max_new_tokens: int = 96,
         batch_size: int = 8,
         local_files_only: bool = False,
+        generation: dict[str, Any] | None = None,
     ) -> None:
         self.model_ref = str(model)
         self.name = Path(self.model_ref).name if Path(self.model_ref).is_dir() else self.model_ref
@@ -66,6 +67,8 @@ class VideoLlavaCaptioner:
         self.max_new_tokens = max_new_tokens
         self.batch_size = max(1, batch_size)
         self.local_files_only = local_files_only
+        self.generation = dict(generation or {})
+        """Extra ``generate`` arguments (e.g. ``min_new_tokens`` to fix the output length in a benchmark)."""
         self._parts: tuple[Any, Any, Any] | None = None
         self._lock = threading.Lock()
         self.generated_tokens = 0
@@ -128,6 +131,7 @@ class VideoLlavaCaptioner:
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
+                **self.generation,
             )
         new = output[:, inputs["input_ids"].shape[1] :]
         self.generated_tokens += int((new != tokenizer.pad_token_id).sum())

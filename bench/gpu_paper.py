@@ -1,0 +1,288 @@
+"""GPU check of the ``paper`` profile: throughput per stage, GPU memory, decode stalls, embedder TFLOP/s.
+
+Runs the paper profile's model stages on real decoding: Video-LLaVA-7B's
+shapes (CLIP ViT-L/14 + Llama-7B) and ImageBind-huge, both randomly
+initialised (no weights can be fetched on the device machine) in bf16, over
+a few hundred short clips decoded by PyAV in background threads, exactly as
+curation decodes them (`curation.decode.decode_clips`). Per stage it prints
+clips/s; then peak GPU memory, the fraction of the model loop's wall time
+spent waiting for decoded clips, the captioner's output tokens/s, and the
+embedder's achieved TFLOP/s (matmul FLOPs counted per trunk pass) against the
+card's dense bf16 peak.
+
+Random weights change nothing about the cost except the captioner's output
+length, which is fixed here (``min_new_tokens = max_new_tokens``).
+
+    python bench/gpu_paper.py                  # on the GPU machine (see docs/models.md)
+    python bench/gpu_paper.py --tiny           # CPU smoke test, tiny models, a few clips (~1 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import resource
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "GH200": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
+"""Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts; no sparsity)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="tiny random models on the CPU: a smoke test")
+    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--clips", type=int, default=None, help="clips to process (default 300; 6 with --tiny)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="clip length, seconds")
+    parser.add_argument("--files", type=int, default=None, help="synthetic input videos (default 24; 2 with --tiny)")
+    parser.add_argument("--size", default="360x640", help="synthetic video frame size HxW")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--decode-workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--offset-step", type=float, default=0.2)
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if not known")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    args.clips = args.clips or (6 if args.tiny else 300)
+    args.files = args.files or (2 if args.tiny else 24)
+    if args.tiny:
+        args.size = "96x128" if args.size == "360x640" else args.size
+        args.max_new_tokens = min(args.max_new_tokens, 8)
+        args.batch_size = min(args.batch_size, 2)
+    return args
+
+
+def make_inputs(folder: Path, files: int, clips: int, seconds: float, size: tuple[int, int]) -> list[Any]:
+    """Synthetic videos (H.264 + AAC, 25 fps) holding at least ``clips`` clips in all."""
+    from curation.records import InputItem
+    from tests.synthetic import make_clip, write_video_file
+
+    per_file = -(-clips // files)
+    items = []
+    for k in range(files):
+        clip = make_clip(seconds=per_file * seconds + 0.5, fps=25, seed=200 + k, size=size)
+        path = write_video_file(folder / f"bench_{k:03d}.mp4", clip)
+        items.append(InputItem(path=str(path), video_id=f"bench_{k:03d}"))
+    return items
+
+
+class Decoder:
+    """Decodes the inputs into clips in background threads and hands them over through a bounded queue."""
+
+    def __init__(self, items: list[Any], config: Any, workers: int, limit: int, depth: int) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.busy_s = 0.0
+        self.decoded = 0
+        self._lock = threading.Lock()
+        self._items, self._config, self._workers, self._limit = items, config, workers, limit
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _decode(self, item: Any) -> None:
+        from curation.decode import decode_clips
+
+        start = time.perf_counter()
+        for clip in decode_clips(item, self._config):
+            with self._lock:
+                if self.decoded >= self._limit or self._stop.is_set():
+                    break
+                self.decoded += 1
+                self.busy_s += time.perf_counter() - start
+            self.queue.put(clip)
+            start = time.perf_counter()
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(self._workers) as pool:
+            list(pool.map(self._decode, self._items))
+        self.queue.put(None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def cuda_sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def peak_tflops(device: str, given: float | None) -> tuple[str, float | None]:
+    if not device.startswith("cuda"):
+        return "cpu", given
+    import torch
+
+    name = torch.cuda.get_device_name()
+    if given:
+        return name, given
+    for key, value in BF16_PEAK_TFLOPS.items():
+        if key in name:
+            return name, value
+    return name, None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    import torch
+
+    from curation.config import CurationConfig
+    from curation.models.condenser import ExtractiveCondenser
+    from curation.models.imagebind import AlignerSettings, ImageBindAligner, ImageBindEmbedder, load_labels
+    from curation.models.videollava import VideoLlavaCaptioner, random_videollava
+
+    device = args.device or ("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
+    dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    height, width = (int(v) for v in args.size.split("x"))
+    torch.manual_seed(0)
+    figures: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "device": device, "dtype": dtype}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        items = make_inputs(Path(tmp), args.files, args.clips + args.batch_size, args.seconds, (height, width))
+        figures["setup_inputs_s"] = round(time.perf_counter() - t, 1)
+
+        t = time.perf_counter()
+        model, tokenizer, processor = random_videollava("tiny" if args.tiny else "7b", device=device, dtype=dtype)
+        captioner = VideoLlavaCaptioner.from_parts(
+            model,
+            tokenizer,
+            processor,
+            device=device,
+            dtype=dtype,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            generation={"min_new_tokens": args.max_new_tokens},
+        )
+        embedder = ImageBindEmbedder.build("tiny" if args.tiny else "huge", "random", device=device, dtype=dtype)
+        aligner = ImageBindAligner(embedder, load_labels(), AlignerSettings(offset_step=args.offset_step))
+        aligner.label_vectors()
+        condenser = ExtractiveCondenser()
+        cuda_sync(device)
+        figures["load_models_s"] = round(time.perf_counter() - t, 1)
+        figures["params"] = {
+            "captioner": sum(p.numel() for p in model.parameters()),
+            "embedder": sum(p.numel() for p in embedder.model.parameters()),
+        }
+
+        config = CurationConfig(clip_seconds=args.seconds, max_side=max(height, width))
+        depth = 4 * args.batch_size
+        decoder = Decoder(items, config, args.decode_workers, args.clips + args.batch_size, depth)
+        stage = {"caption": 0.0, "condense": 0.0, "align": 0.0}
+        wait = flops = tokens = 0.0
+        done = 0
+        warm = False
+        start = time.perf_counter()
+        finished = False
+        while not finished:
+            batch = []
+            t = time.perf_counter()
+            while len(batch) < args.batch_size:
+                clip = decoder.queue.get()
+                if clip is None:
+                    finished = True
+                    break
+                batch.append(clip)
+            waited = time.perf_counter() - t
+            if not batch:
+                break
+            t = time.perf_counter()
+            tokens0 = captioner.generated_tokens
+            descriptions = captioner.describe(batch)
+            cuda_sync(device)
+            t_caption = time.perf_counter() - t
+            t = time.perf_counter()
+            captions = [condenser.condense(d or ["A clip."], None, None) for d in descriptions]
+            t_condense = time.perf_counter() - t
+            t = time.perf_counter()
+            flops0 = embedder.flops
+            for clip, caption in zip(batch, captions, strict=True):
+                aligner.analyse(clip, caption)
+            cuda_sync(device)
+            t_align = time.perf_counter() - t
+            if not warm:  # the first batch pays for kernel selection and caches: not counted
+                warm = True
+                if device.startswith("cuda"):
+                    torch.cuda.reset_peak_memory_stats()
+                start = time.perf_counter()
+                continue
+            wait += waited
+            stage["caption"] += t_caption
+            stage["condense"] += t_condense
+            stage["align"] += t_align
+            flops += embedder.flops - flops0
+            tokens += captioner.generated_tokens - tokens0
+            done += len(batch)
+            if done >= args.clips:
+                break
+        wall = time.perf_counter() - start
+        decoder.stop()
+
+    name, peak = peak_tflops(device, args.peak_tflops)
+    embed_tflops = flops / stage["align"] / 1e12 if stage["align"] else 0.0
+    figures.update(
+        card=name,
+        clips=done,
+        wall_s=round(wall, 2),
+        clips_per_s={
+            "end_to_end": round(done / wall, 3),
+            **{k: round(done / v, 3) if v else None for k, v in stage.items()},
+            "decode_per_thread": round(decoder.decoded / decoder.busy_s, 3) if decoder.busy_s else None,
+        },
+        stage_s={k: round(v, 2) for k, v in stage.items()},
+        gpu_wait_for_decode_fraction=round(wait / wall, 4) if wall else None,
+        captioner_output_tokens_per_s=round(tokens / stage["caption"], 1) if stage["caption"] else None,
+        embedder_tflops=round(embed_tflops, 2),
+        embedder_fraction_of_bf16_peak=round(embed_tflops / peak, 4) if peak else None,
+        bf16_peak_tflops=peak,
+        gpu_memory_gib=(
+            {
+                "peak_allocated": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                "peak_reserved": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+            }
+            if device.startswith("cuda")
+            else None
+        ),
+        host_peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        cost_s_per_clip={k: round(v / done, 4) if done else None for k, v in stage.items()},
+    )
+    print_report(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def print_report(f: dict[str, Any]) -> None:
+    c = f["clips_per_s"]
+    print(
+        f"paper profile GPU check on {f['card']} ({f['device']}, {f['dtype']}): {f['clips']} clips in {f['wall_s']} s"
+    )
+    print(f"  models: captioner {f['params']['captioner'] / 1e9:.2f} B, embedder {f['params']['embedder'] / 1e9:.2f} B")
+    print(f"  setup: inputs {f['setup_inputs_s']} s, models {f['load_models_s']} s")
+    print(
+        f"  clips/s: end-to-end {c['end_to_end']}, caption {c['caption']}, condense {c['condense']}, "
+        f"align {c['align']}, decode {c['decode_per_thread']} per thread"
+    )
+    print(f"  seconds per clip: {f['cost_s_per_clip']}")
+    print(f"  GPU waiting for decoded clips: {100 * (f['gpu_wait_for_decode_fraction'] or 0):.1f}% of the loop")
+    print(f"  captioner: {f['captioner_output_tokens_per_s']} output tokens/s")
+    peak = f["bf16_peak_tflops"]
+    share = f" = {100 * f['embedder_fraction_of_bf16_peak']:.1f}% of the {peak} TFLOP/s bf16 peak" if peak else ""
+    print(f"  embedder: {f['embedder_tflops']} TFLOP/s{share}")
+    print(f"  memory: GPU {f['gpu_memory_gib']}, host peak RSS {f['host_peak_rss_gib']} GiB")
+
+
+if __name__ == "__main__":
+    main()
