@@ -310,6 +310,59 @@ def test_filters_apply(release: Path, site: Path, page: _Page) -> None:
     assert all(float(c["scores"]["temporal"]) >= 0.9 for c in cards)
 
 
+@pytest.fixture(scope="module")
+def labelled_site(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release index grown to 60 train rows, two thirds of them labelled, without media (paging, labels)."""
+    import pyarrow as pa
+
+    base = tmp_path_factory.mktemp("labelled")
+    copy = base / "release"
+    shutil.copytree(release, copy, ignore=shutil.ignore_patterns("*.tar"))
+    table = pq.read_table(copy / index_name("train"))
+    rows = table.to_pylist()
+    grown = []
+    for i in range(60):
+        row = dict(rows[i % len(rows)], key=f"{rows[i % len(rows)]['key']}-copy{i}")
+        if i % 3:
+            label = "rabbit" if i % 3 == 1 else "blob"
+            row.update({"labels.category.label": label, "labels.category.id": i % 3, "labels.category.score": 0.9})
+            row["labels.category.reason"] = None
+        grown.append(row)
+    pq.write_table(pa.Table.from_pylist(grown, schema=table.schema), copy / index_name("train"))
+    return build_site(copy, base / "site", max_media=0, chunk_rows=7)
+
+
+@pytest.mark.slow
+def test_label_filter_and_paging(release: Path, labelled_site: Path, page: _Page) -> None:
+    unlabelled = 20 + sum(r["split"] != "train" for r in _index(release))
+    page.open(_url(labelled_site))
+    assert len(page.cards()) == 24
+    assert page.page.is_visible("#more")
+    n = page.query_count()
+    page.page.click("#more")
+    page.page.wait_for_function(f"() => ACAV.stats.queries === {n} && ACAV.stats.done && ACAV.stats.shown === 48")
+    keys = [c["key"] for c in page.cards()]
+    assert len(keys) == len(set(keys)) == 48
+
+    labels = page.page.evaluate("Array.from(document.querySelectorAll('#label option')).map(o => o.textContent)")
+    assert labels == ["all labels", "blob (20)", "rabbit (20)", f"(no label) ({unlabelled})"]
+    n = page.query_count()
+    page.page.select_option("#label", label="rabbit (20)")
+    page.wait_results(n)
+    cards = page.cards()
+    assert len(cards) == 20 and all(any(t.startswith("rabbit") for t in c["tags"]) for c in cards)
+    assert not page.page.is_visible("#more")
+    label_id = page.page.evaluate("document.getElementById('label').value")
+    assert f"label={label_id}" in page.page.evaluate("location.hash")
+
+    n = page.query_count()
+    page.page.select_option("#label", "-1")
+    page.wait_results(n)
+    cards = page.cards()
+    assert len(cards) == unlabelled and not any(t.startswith(("rabbit", "blob")) for c in cards for t in c["tags"])
+    assert page.page.locator(".nomedia").count() == unlabelled, "clips without media show a placeholder"
+
+
 @pytest.mark.slow
 def test_a_clip_plays_with_its_audio(site: Path, page: _Page) -> None:
     page.open(_url(site))
