@@ -480,7 +480,8 @@ def curate(
     bad = _check_done(store, units)
     if bad:
         say(f"{store.display()}: {len(bad)} finished unit(s) have missing or corrupt parts; redoing {', '.join(bad)}")
-    done = {u.name for u in units if _record(store, u) is not None}
+    recorded = set(store.listdir(WORK_DIR))  # one listing, not a request per unit (object stores)
+    done = {u.name for u in units if {f"{u.name}.done.json", f"{u.name}.failed.json"} & recorded}
     todo = [u for u in units if u.name not in done]
     if done:
         say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")

@@ -75,7 +75,9 @@ class Store:
     # ----------------------------------------------------------------- paths
     def path(self, rel: str = "") -> str:
         """The filesystem path of ``rel`` (an OS path on a local store)."""
-        return f"{self.root}/{rel}" if rel else self.root
+        if not rel:
+            return self.root
+        return f"{self.root.rstrip('/')}/{rel}"
 
     def local_path(self, rel: str = "") -> Path | None:
         """``rel`` as a `Path` when the store is local, else None."""
