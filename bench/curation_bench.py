@@ -1,0 +1,259 @@
+"""Curation: clips/s of `curation.pipeline.curate` (CPU profile) against decoding the same inputs alone.
+
+Inputs (generated once and cached in ``OUT/curation-inputs/``): the five
+bundled sample videos (``acav1m_hf/sample_data``: 320x240 to 1280x720, H.264,
+MPEG-4, MP3/AAC, 1-14 s) and ``--synthetic`` synthetic videos of
+``--input-seconds`` s at 640x360, 25 fps, H.264 + AAC 48 kHz
+(`tests.synthetic`: a textured scene whose blob flashes with clicks in the
+audio, so the aligner has something to align), listed in one manifest with
+distinct video ids. Each case runs in this process, on one core:
+
+* ``curate``: the whole pipeline, default `CurationConfig` (10-s clips, CPU
+  profile: captions from the manifest, signal aligner, H.264/AAC/FLAC/JPEG/PNG
+  encoders, shard writer, index, card, Croissant) into a fresh folder;
+* ``decode``: `curation.decode.decode_clips` over the same inputs: the
+  pipeline's decoding stage alone (PyAV decode, RGB at <= 384 px, 16-kHz mono
+  audio), i.e. *the limit* of the goal;
+* ``decode-raw``: PyAV decoding every video and audio frame with no conversion
+  (what the codecs alone cost);
+* ``curate-shared-sws`` / ``decode-shared-sws``: ``curate`` and ``decode`` again
+  with one swscale context per input instead of one per frame (the fix
+  proposed for `curation.decode._Timeline.add_video`, applied here by wrapping
+  the frames it receives, nothing else changed), to measure what it gains.
+
+Clips/s counts every clip the decoder cut (kept or rejected by a filter).
+Ray 1-vs-2 workers is measured in ``bench/ray_scale.py``.
+
+    .venv/bin/python bench/curation_bench.py --out bench/out
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DEFAULT_OUT, REPO, Result, machine_line, paired_rounds, ratio, summary_rows  # noqa: E402
+
+SAMPLE_DATA = REPO / "acav1m_hf" / "sample_data"
+
+
+def make_inputs(
+    folder: Path, synthetic: int, seconds: float, size: tuple[int, int] = (360, 640), bundled: bool = True
+) -> Path:
+    """A manifest of the bundled videos plus ``synthetic`` generated ones (cached by their parameters)."""
+    manifest = folder / "manifest.csv"
+    params = {"synthetic": synthetic, "seconds": seconds, "size": list(size), "bundled": bundled, "version": 1}
+    marker = folder / "inputs.json"
+    if manifest.exists() and marker.exists() and json.loads(marker.read_text()) == params:
+        return manifest
+    from tests.synthetic import make_clip, write_video_file
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with open(SAMPLE_DATA / "manifest.csv", newline="") as f:
+        rows = [{**row, "path": str(SAMPLE_DATA / row["path"])} for row in csv.DictReader(f)] if bundled else []
+    for k in range(synthetic):
+        clip = make_clip(seconds=seconds, fps=25, seed=100 + k, size=size, position=(0.3 + (0.05 * k) % 0.4, 0.4))
+        path = write_video_file(folder / f"synthetic_{k:03d}.mp4", clip)
+        del clip
+        rows.append(
+            {
+                "path": str(path),
+                "video_id": f"bench_synthetic_{k:03d}",
+                "text": "A bright blob flashes over a textured background in time with sharp clicks.",
+                "license": "CC-BY-4.0",
+            }
+        )
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "video_id", "text", "license"])
+        writer.writeheader()
+        writer.writerows(rows)
+    marker.write_text(json.dumps(params))
+    return manifest
+
+
+class _SharedSwsFrame:
+    """A decoded frame whose ``to_ndarray(width=, height=, format=)`` goes through a shared swscale context."""
+
+    __slots__ = ("_frame", "_reformatter")
+
+    def __init__(self, frame: Any, reformatter: Any) -> None:
+        self._frame, self._reformatter = frame, reformatter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._frame, name)
+
+    def to_ndarray(self, **kwargs: Any) -> Any:
+        return self._reformatter.reformat(self._frame, **kwargs).to_ndarray()
+
+
+@contextmanager
+def shared_sws() -> Iterator[None]:
+    """Within the block, `curation.decode._Timeline` converts frames with one swscale context per input.
+
+    Measures the fix proposed for ``_Timeline.add_video`` without editing it: the
+    frames it receives are wrapped so that their ``to_ndarray`` reuses one
+    ``av.video.reformatter.VideoReformatter`` per timeline (the output is
+    byte-identical; only the per-frame swscale set-up goes away).
+    """
+    from av.video.reformatter import VideoReformatter
+
+    from curation import decode
+
+    original = decode._Timeline.add_video
+
+    def add_video(self: Any, frame: Any) -> None:
+        reformatter = self.__dict__.setdefault("_bench_reformatter", VideoReformatter())
+        original(self, _SharedSwsFrame(frame, reformatter))
+
+    decode._Timeline.add_video = add_video  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        decode._Timeline.add_video = original  # type: ignore[method-assign]
+
+
+def run_curate(manifest: Path, out: Path, clip_seconds: float) -> tuple[int, int]:
+    from curation.config import CurationConfig
+    from curation.pipeline import curate
+
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        report = curate(
+            [str(manifest)], out, CurationConfig(clip_seconds=clip_seconds), overwrite=True, log=lambda _m: None
+        )
+    except TypeError:  # an older curate without log=
+        report = curate([str(manifest)], out, CurationConfig(clip_seconds=clip_seconds), overwrite=True)
+    clips = report["counts"]["clips"]
+    nbytes = sum(s.get("bytes", 0) for s in report.get("splits", {}).values())
+    run_curate.last = clips  # type: ignore[attr-defined]
+    shutil.rmtree(out, ignore_errors=True)
+    return clips["total"], nbytes
+
+
+def run_decode(manifest: Path, clip_seconds: float) -> tuple[int, int]:
+    from curation.config import CurationConfig
+    from curation.decode import decode_clips
+    from curation.inputs import read_inputs
+    from curation.records import Rejected
+
+    config = CurationConfig(clip_seconds=clip_seconds)
+    items, _ = read_inputs([str(manifest)])
+    clips = 0
+    for item in items:
+        try:
+            for _clip in decode_clips(item, config):
+                clips += 1
+        except Rejected:
+            pass
+    return clips, sum(Path(i.path).stat().st_size for i in items)
+
+
+def run_decode_raw(manifest: Path, clips_per_pass: int) -> tuple[int, int]:
+    """Every frame of every input decoded by PyAV, nothing converted; counted as the clips the decoder cuts."""
+    import av
+
+    from curation.inputs import read_inputs
+
+    items, _ = read_inputs([str(manifest)])
+    for item in items:
+        with av.open(item.path, metadata_errors="ignore") as container:
+            streams = [s for s in (container.streams.video[:1] + container.streams.audio[:1])]
+            for stream in streams:
+                if stream.type == "video":
+                    stream.thread_type = "AUTO"  # as curation.decode sets it
+            for packet in container.demux(*streams):
+                try:
+                    packet.decode()
+                except av.InvalidDataError:
+                    continue
+    return clips_per_pass, sum(Path(i.path).stat().st_size for i in items)
+
+
+def _with_shared_sws(case: Any) -> tuple[int, int]:
+    with shared_sws():
+        return case()
+
+
+def run(args: argparse.Namespace) -> Result:
+    print(machine_line())
+    manifest = make_inputs(args.out / "curation-inputs", args.synthetic, args.input_seconds, bundled=args.bundled)
+    result = Result("curation", params={k: str(v) for k, v in vars(args).items()})
+    clips_per_pass = run_decode(manifest, args.clip_seconds)[0]  # also warms the page cache for every case
+    print(f"inputs: {manifest} ({clips_per_pass} clips of <= {args.clip_seconds:g} s)")
+    scratch = args.out / "curation-scratch"
+    cases = {
+        "curate": lambda: run_curate(manifest, scratch, args.clip_seconds),
+        "decode": lambda: run_decode(manifest, args.clip_seconds),
+        "decode-raw": lambda: run_decode_raw(manifest, clips_per_pass),
+        "curate-shared-sws": lambda: _with_shared_sws(lambda: run_curate(manifest, scratch, args.clip_seconds)),
+        "decode-shared-sws": lambda: _with_shared_sws(lambda: run_decode(manifest, args.clip_seconds)),
+    }
+    if args.only:
+        cases = {k: v for k, v in cases.items() if k in args.only.split(",")}
+    runs = paired_rounds(cases, args.rounds)
+    result.rows = summary_rows(runs)
+    if "curate" in runs:
+        last = getattr(run_curate, "last", {})
+        result.figures["curate clips: total / kept / rejected"] = (
+            f"{last.get('total')} / {last.get('kept')} / {last.get('rejected')}"
+        )
+    if "curate" in runs and "decode" in runs:
+        result.ratios.append(
+            ratio(runs, "curate", "decode", "curate (CPU profile) / decoding the inputs alone (clips/s)", 0.5)
+        )
+    if "curate" in runs and "decode-raw" in runs:
+        result.ratios.append(
+            ratio(runs, "curate", "decode-raw", "curate / PyAV decode of every frame, no conversion", None)
+        )
+    if "decode" in runs and "decode-raw" in runs:
+        result.ratios.append(ratio(runs, "decode", "decode-raw", "decode_clips / PyAV decode, no conversion", None))
+    if "curate-shared-sws" in runs and "curate" in runs:
+        result.ratios.append(
+            ratio(
+                runs,
+                "curate-shared-sws",
+                "curate",
+                "proposed fix: curate with one swscale context per input / curate",
+                None,
+            )
+        )
+    if "curate-shared-sws" in runs and "decode-shared-sws" in runs:
+        result.ratios.append(
+            ratio(runs, "curate-shared-sws", "decode-shared-sws", "with the fix: curate / decoding alone", 0.5)
+        )
+    if "decode-shared-sws" in runs and "decode" in runs:
+        result.ratios.append(
+            ratio(runs, "decode-shared-sws", "decode", "proposed fix: decode_clips / decode_clips today", None)
+        )
+    result.notes.append("one process, local engine; Ray 1 vs 2 workers: bench/ray_scale.py")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--synthetic", type=int, default=6, help="synthetic 640x360 inputs besides the bundled ones")
+    p.add_argument("--input-seconds", type=float, default=20.0)
+    p.add_argument("--clip-seconds", type=float, default=10.0)
+    p.add_argument("--no-bundled", dest="bundled", action="store_false", help="only the synthetic inputs")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--only", default="")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = p.parse_args(argv)
+    result = run(args)
+    result.print()
+    result.save(args.out, args.only)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
