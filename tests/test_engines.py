@@ -22,6 +22,7 @@ import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from acav1m_hf import release as layout
 from curation.config import CurationConfig
@@ -183,6 +184,49 @@ def test_a_run_whose_every_unit_fails_exits_non_zero_and_says_why(inputs: list[s
             profile_factory=always_broken,
             log=quiet,
         )
+
+
+class FlakyFileSystem(MemoryFileSystem):
+    """The memory filesystem under ``flaky://``, whose reads fail with a connection reset while ``down``."""
+
+    protocol = "flaky"
+    down = True
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(path.removeprefix("flaky://"))
+
+    def _open(self, path, mode="rb", **kwargs):
+        if FlakyFileSystem.down and "r" in mode:
+            raise ConnectionResetError("connection reset by peer (injected)")
+        return super()._open(path, mode, **kwargs)
+
+
+def test_an_input_lost_to_an_io_error_is_retryable_and_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsspec.register_implementation("flaky", FlakyFileSystem, clobber=True)
+    monkeypatch.setattr(FlakyFileSystem, "down", True)
+    folder = f"acav1m-flaky-{uuid.uuid4().hex}"
+    video = write_video_file(tmp_path / "remote.mp4", make_clip(seconds=3.0, seed=7))
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file(f"/{folder}/remote.mp4", video.read_bytes())
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"url,video_id\nflaky://{folder}/remote.mp4,remote\n{video},local\n")
+    out = tmp_path / "out"
+    try:
+        report = curate([str(manifest)], out, CONFIG, log=quiet)
+        lines = {line["video_id"]: line for line in map(json.loads, (out / layout.INPUTS).read_text().splitlines())}
+        assert lines["remote"]["reason"] == "undecodable" and lines["remote"]["retryable"] is True
+        assert "ConnectionResetError" in lines["remote"]["detail"]
+        assert lines["local"]["retryable"] is False
+        assert report["retryable"] == {"inputs": 1, "clips": 0}
+
+        monkeypatch.setattr(FlakyFileSystem, "down", False)  # the network is back
+        report = curate([str(manifest)], out, CONFIG, retry_failed=True, log=quiet)
+        assert report["counts"]["inputs"] == {"total": 2, "kept": 2, "rejected": 0}
+        assert report["retryable"] == {"inputs": 0, "clips": 0}
+        assert not (out / "_work").exists()
+    finally:
+        memory.rm(f"/{folder}", recursive=True)
 
 
 def test_the_cli_exits_non_zero_when_nothing_is_kept(tmp_path: Path) -> None:
