@@ -15,7 +15,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) "torch>=2.4,<2.14" "torchcodec==0.12.0"
+	$(PIP) "torch>=2.4,<2.14" "torchcodec==0.12.0" "av==18.1.0"  # av pinned: shard bytes depend on its FFmpeg build
 	$(PIP) -e ".[dev]"
 	touch $@
 
