@@ -169,6 +169,7 @@ def _prepare_out(out: Path) -> None:
             raise FileExistsError(f"{out} is not empty and was not made by `acav1m site`; refusing to overwrite it")
         for name in ("assets", "data", "media"):
             shutil.rmtree(out / name, ignore_errors=True)
+        (out / CROISSANT).unlink(missing_ok=True)
     for sub in ("assets", "data/chunks", "data/terms", "media"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("Built by `acav1m site`; the folder is replaced on rebuild.\n", encoding="utf-8")
