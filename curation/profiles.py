@@ -177,6 +177,7 @@ def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
     from curation.models.imagebind import AlignerSettings, ImageBindAligner, ImageBindEmbedder, load_labels
 
     device = s.device or config.device
+    captioner = _captioner(s, device, config.batch_size)  # cheap checks first, then the big model
     if not s.embedder_checkpoint:
         raise ValueError(
             "paper profile: set embedder_checkpoint (or ACAV1M_IMAGEBIND_CHECKPOINT) to an ImageBind .pth, "
@@ -196,7 +197,7 @@ def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
     return Profile(
         "paper",
         aligner=aligner,
-        captioner=_captioner(s, device, config.batch_size),
+        captioner=captioner,
         condenser=_condenser(s),
         transcriber=_transcriber(s, device),
         settings=s.to_dict(),
@@ -212,8 +213,12 @@ def _captioner(s: PaperSettings, device: str, batch_size: int) -> Captioner | No
         return None
     from curation.models.videollava import DEFAULT_PROMPT, VideoLlavaCaptioner
 
+    folder = Path(s.captioner).expanduser()
+    if (s.captioner.startswith(("/", ".", "~")) or s.captioner_local_files_only) and not folder.is_dir():
+        # fail at start-up: a lazy load would fail on every clip and write a release of null captions
+        raise FileNotFoundError(f"paper profile: Video-LLaVA folder {s.captioner} not found")
     return VideoLlavaCaptioner(
-        s.captioner,
+        str(folder) if folder.is_dir() else s.captioner,
         device=device,
         dtype=s.captioner_dtype or _default_dtype(device),
         num_frames=s.captioner_frames,

@@ -74,6 +74,15 @@ def test_paper_profile_requires_an_explicit_imagebind_checkpoint(monkeypatch: py
         build_profile(CurationConfig(profile="paper"))
 
 
+def test_paper_profile_fails_at_start_up_on_a_missing_model_folder(tmp_path: Path) -> None:
+    _needs("torch", "imagebind")
+    overrides = {"captioner": str(tmp_path / "no-such-model"), "embedder_arch": "tiny", "embedder_checkpoint": "random"}
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        build_profile(CurationConfig(profile="paper"), overrides)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        build_profile(CurationConfig(profile="paper"), {"embedder_checkpoint": str(tmp_path / "missing.pth")})
+
+
 def _needs(*modules: str) -> None:
     for module in modules:
         if importlib.util.find_spec(module) is None:

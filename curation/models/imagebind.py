@@ -221,16 +221,15 @@ def build_imagebind(
     kwargs = dict(ARCHITECTURES[arch]) if isinstance(arch, str) else dict(arch)
     if checkpoint in (None, ""):
         raise ValueError("ImageBind: a checkpoint is required (a .pth path, 'download', or 'random' for tests)")
+    if checkpoint not in ("random", "download") and not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"ImageBind: checkpoint {checkpoint} not found")  # before minutes of model building
     with torch.device(device if checkpoint == "random" else "cpu"):
         model = model_module.ImageBindModel(**kwargs)
     if checkpoint == "download":
         state = torch.hub.load_state_dict_from_url(CHECKPOINT_URL, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     elif checkpoint != "random":
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"ImageBind: checkpoint {path} not found")
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(torch.load(Path(checkpoint), map_location="cpu", weights_only=True))
     for attr in ("modality_preprocessors", "modality_trunks", "modality_heads", "modality_postprocessors"):
         for modality in ("depth", "thermal", "imu"):
             if modality in getattr(model, attr):
