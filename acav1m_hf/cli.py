@@ -76,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from acav1m_hf.info import describe_release
     from acav1m_hf.validate import validate_release
-    from curation.config import CurationConfig
+    from curation.config import DEMO_CONFIG
     from curation.pipeline import curate
 
     out = Path(args.output)
@@ -84,7 +84,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"1/3 curating the bundled sample clips ({manifest}) into {out}/ (cpu profile, no GPU, no network)")
     print("    clips that fail a filter are kept and marked alignment.passed=false, so that you can inspect them;")
     print("    a real run rejects them (omit --keep-flagged)")
-    curate([str(manifest)], out, CurationConfig(clip_seconds=args.clip_seconds, keep_flagged=True))
+    curate([str(manifest)], out, DEMO_CONFIG.with_overrides(clip_seconds=args.clip_seconds))
     print(describe_release(out))
     print(f"2/3 validating {out}/")
     errors = validate_release(out)
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")
     p.add_argument("-o", "--output", default="acav1m")
-    p.add_argument("--clip-seconds", type=float, default=10.0)
+    p.add_argument("--clip-seconds", type=float)
     p.set_defaults(run=_demo)
 
     p = commands.add_parser("site", help="build the static dataset website")

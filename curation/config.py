@@ -80,3 +80,8 @@ class CurationConfig:
             raise ValueError(f"config: split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         if min(self.shard_max_samples, self.shard_max_bytes, self.inputs_per_unit, self.batch_size) < 1:
             raise ValueError("config: shard bounds, inputs_per_unit and batch_size must be positive")
+
+
+DEMO_CONFIG = CurationConfig(keep_flagged=True)
+"""What ``acav1m demo`` (and the bundled sample release in ``croissant/``) uses: the defaults, but clips that fail a
+filter are kept and marked, so that a newcomer sees every clip with its scores."""

@@ -103,7 +103,7 @@ def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
     problems: list[InputProblem] = []
     for line, row in enumerate(frame.to_dict("records"), start=2 if suffix == ".csv" else 1):
         where = f"{manifest}:{line}"
-        location = _text(row.get("path")) or _text(row.get("url"))
+        given = location = _text(row.get("path")) or _text(row.get("url"))
         if location is None:
             problems.append(InputProblem(where, "bad_manifest_row", "no path or url"))
             continue
@@ -130,6 +130,7 @@ def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
                 end=end,
                 text=_text(row.get("text")),
                 license=_text(row.get("license")),
+                given=given,
             )
         )
     return items, problems

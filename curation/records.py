@@ -18,13 +18,16 @@ class InputItem:
     """One input video, as given on the command line or by a manifest row."""
 
     path: str
-    """Local path or fsspec URL."""
+    """Local path or fsspec URL, as opened (manifest-relative paths resolved)."""
     video_id: str
     """Stable id of the source video; clips of one video share a split."""
     start: float | None = None
     end: float | None = None
     text: str | None = None
     license: str | None = None
+    given: str | None = None
+    """The path as the user or the manifest wrote it, recorded in ``source.path`` (never a machine's absolute path
+    that the user did not write). None means ``path``."""
 
 
 @dataclass

@@ -46,7 +46,7 @@ def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, c
         "split": split_of(item.video_id, config.split_fractions),
         "source": {
             "video_id": item.video_id,
-            "path": item.path,
+            "path": item.given or item.path,
             "start": clip.start,
             "end": clip.end,
             "license": item.license,

@@ -212,12 +212,12 @@ def _differences(a: Any, b: Any, path: str = "$") -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release `acav1m demo` curates: the bundled sample manifest with the default configuration."""
-    from curation.config import CurationConfig
+    """The release `acav1m demo` curates: the bundled sample manifest with the demo's configuration."""
+    from curation.config import DEMO_CONFIG
     from curation.pipeline import curate
 
     root = tmp_path_factory.mktemp("sample") / "acav1m"
-    curate([str(resources.files("acav1m_hf") / "sample_data" / "manifest.csv")], root, CurationConfig())
+    curate([str(resources.files("acav1m_hf") / "sample_data" / "manifest.csv")], root, DEMO_CONFIG)
     return root
 
 
