@@ -398,7 +398,7 @@ def _input_line(
     retryable: bool = False,
 ) -> dict[str, Any]:
     return {
-        "input": item.path,
+        "input": item.given or item.path,  # as written, like source.path: no machine's absolute path
         "video_id": item.video_id,
         "outcome": outcome,
         "reason": reason,
