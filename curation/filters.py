@@ -88,7 +88,7 @@ def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Aligne
 def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, Any]:
     """The ``alignment`` struct of the schema."""
     analysis = decision.analysis
-    windows = analysis.temporal_windows
+    windows = None if analysis.temporal_windows is None else [_round(w) for w in analysis.temporal_windows]
     temporal = Score(_mean(windows), _mean(windows), analysis.temporal_reason if windows is None else None)
     filters = {
         "language": _filter(analysis.language, config.language_threshold),

@@ -121,11 +121,10 @@ def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
         if "://" not in location and not Path(location).exists():
             problems.append(InputProblem(location, "not_found", f"listed in {where}"))
             continue
-        item = _file_item(location)
         items.append(
             InputItem(
                 path=location,
-                video_id=slug(video_id) if video_id else item.video_id,
+                video_id=slug(video_id) if video_id else _file_item(location).video_id,
                 start=start,
                 end=end,
                 text=_text(row.get("text")),
