@@ -64,6 +64,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _condense(condenser: Any, descriptions: list[str]) -> str:
+    """Random weights write gibberish that the condenser may rightly refuse; the embedder still needs a caption."""
+    from curation.models.condenser import CondenserError
+
+    try:
+        return condenser.condense(descriptions or ["A clip."], None, None)
+    except CondenserError:
+        return "A clip."
+
+
 def make_inputs(folder: Path, files: int, clips: int, seconds: float, size: tuple[int, int]) -> list[Any]:
     """Synthetic videos (H.264 + AAC, 25 fps) holding at least ``clips`` clips in all."""
     from curation.records import InputItem
@@ -204,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cuda_sync(device)
             t_caption = time.perf_counter() - t
             t = time.perf_counter()
-            captions = [condenser.condense(d or ["A clip."], None, None) for d in descriptions]
+            captions = [_condense(condenser, d) for d in descriptions]
             t_condense = time.perf_counter() - t
             t = time.perf_counter()
             flops0 = embedder.flops
