@@ -35,6 +35,9 @@ class CurationConfig:
     """A failing clip is re-aligned only when its sync offset was estimated at least this confidently."""
     silence_dbfs: float = -60.0
     """Audio whose RMS level is below this is rejected as silent."""
+    dedup_threshold: float | None = 0.95
+    """Embedding cosine at which a clip is a near-duplicate of an earlier kept one and removed (profiles that embed
+    clips, e.g. ``paper``); None keeps duplicates."""
     keep_flagged: bool = False
     """Keep clips that fail a filter (marked ``alignment.passed = false``) instead of rejecting them."""
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)

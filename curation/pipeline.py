@@ -49,9 +49,10 @@ from curation import __version__
 from curation.captioning import CaptionResult, caption_batch
 from curation.config import CurationConfig
 from curation.decode import decode_clips
+from curation.deduplicate import deduplicate, sample_vector
 from curation.filters import Decision, realign, rms_dbfs
 from curation.inputs import InputProblem, read_inputs
-from curation.profiles import Profile, build_profile
+from curation.profiles import Profile, build_profile, profile_settings
 from curation.records import Clip, InputItem, Rejected
 from curation.roles import Analysis, Score
 from curation.sample import build_sample, split_of
@@ -97,7 +98,12 @@ def plan(items: list[InputItem], config: CurationConfig) -> list[Unit]:
 def plan_fingerprint(units: list[Unit], problems: list[InputProblem], config: CurationConfig) -> str:
     """Hash of everything that decides the output: a resumed run must have the same one."""
     digest = hashlib.sha256()
-    head = {"config": config.to_dict(), "version": __version__, "schema": SCHEMA_VERSION}
+    head = {
+        "config": config.to_dict(),
+        "profile": profile_settings(config),
+        "version": __version__,
+        "schema": SCHEMA_VERSION,
+    }
     digest.update(json.dumps(head, sort_keys=True, default=str).encode())
     for unit in units:  # streamed: no second copy of the whole plan as one JSON string
         digest.update(json.dumps([unit.name, [asdict(i) for i in unit.items]], sort_keys=True, default=str).encode())
@@ -285,6 +291,7 @@ def _process_unit(
     inputs: list[dict[str, Any]] = []
     clip_outcomes: Counter[str] = Counter()
     filters: list[dict[str, Any]] = []
+    vectors: dict[str, str] = {}
     retryable_clips = 0
     try:
         for item in unit.items:
@@ -303,6 +310,9 @@ def _process_unit(
                             continue
                         part = writer.write(sample)
                         rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+                        vector = sample_vector(sample)
+                        if vector is not None:
+                            vectors[sample.key] = vector
                         kept += 1
             except Rejected as rejected:
                 transient = is_transient(rejected.__cause__)
@@ -330,6 +340,7 @@ def _process_unit(
         "clips": dict(clip_outcomes),
         "filters": filters,
         "retryable": {"inputs": sum(1 for line in inputs if line["retryable"]), "clips": retryable_clips},
+        "vectors": vectors,
     }
     store.write_atomic(marker_name(unit), json.dumps(summary, sort_keys=True, default=str))
     crash_point("unit_done")
@@ -488,6 +499,16 @@ def curate(
     failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
     for failure in failures:
         store.write_atomic(failed_name(failure.unit), json.dumps(asdict(failure), sort_keys=True))
+    finished = [u for u in units if store.exists(marker_name(u))]
+    removed = deduplicate(
+        store,
+        [u.name for u in finished],
+        lambda name: json.loads(store.read_text(marker_name(name))),
+        lambda name, summary: store.write_atomic(marker_name(name), json.dumps(summary, sort_keys=True, default=str)),
+        config,
+    )
+    if removed:
+        say(f"{store.display()}: removed {removed} near-duplicate clip(s)")
     report = finalize(store, units, problems, config, fingerprint)
     if items and report["counts"]["clips"]["kept"] == 0:
         failed = report["failed_units"]
@@ -636,6 +657,7 @@ class _Totals:
         self.analysed = 0
         self.retryable: Counter[str] = Counter()
         self.failed_units: list[dict[str, Any]] = []
+        self.duplicates: dict[str, list[Any]] = {}
 
     def add_lines(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
@@ -655,6 +677,7 @@ class _Totals:
         self.retryable.update(summary.get("retryable", {}))
         if summary.get("failed"):
             self.failed_units.append(summary["failed"])
+        self.duplicates.update(summary.get("duplicates", {}))
 
 
 def finalize(
@@ -766,6 +789,7 @@ def _report(
         "schema": SCHEMA_VERSION,
         "plan": fingerprint,
         "config": config.to_dict(),
+        "profile_settings": profile_settings(config),
         "counts": {
             "inputs": {
                 "total": sum(totals.outcomes.values()),
@@ -784,6 +808,7 @@ def _report(
         "analysed_clips": totals.analysed,
         "retryable": {"inputs": totals.retryable["inputs"], "clips": totals.retryable["clips"]},
         "failed_units": totals.failed_units,
+        "near_duplicates": dict(sorted(totals.duplicates.items())),
     }
 
 

@@ -161,6 +161,14 @@ def load_paper_settings(overrides: dict[str, Any] | None = None) -> PaperSetting
     return PaperSettings.from_dict(data)
 
 
+def profile_settings(config: CurationConfig) -> dict[str, Any]:
+    """The resolved model settings of ``config.profile`` (no secrets), without loading any model.
+
+    Part of a run's fingerprint: a rerun with another checkpoint or endpoint model is another run, not a resume.
+    """
+    return load_paper_settings().to_dict() if config.profile == "paper" else {}
+
+
 def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = None) -> Profile:
     """The profile named by ``config.profile`` (``overrides``: `PaperSettings` fields, plus ``config_file``)."""
     if config.profile == "cpu":

@@ -129,7 +129,9 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     if speech_file.is_file():
         inputs.append(str(speech_file))
     root = tmp_path / "acav1m"
-    config = CurationConfig(profile="paper", clip_seconds=4.0, keep_flagged=True, batch_size=2, max_side=128)
+    config = CurationConfig(
+        profile="paper", clip_seconds=4.0, keep_flagged=True, batch_size=2, max_side=128, dedup_threshold=None
+    )
     pipeline.curate(inputs, root, config, profile_factory=paper_with_tiny_models)
     assert validate_release(root) == []
 
@@ -153,3 +155,29 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     if speech_file.is_file():
         assert any(t and "directory" in t.lower() for t in speech), speech
         assert any('Speech: "' in m["caption"]["text"] for m in samples if "forensics" in m["source"]["path"])
+
+
+def test_near_duplicates_are_removed_across_units_and_recorded(tmp_path: Path) -> None:
+    """With a threshold of -1 every clip duplicates the first one kept: all others leave their shards, recorded."""
+    _needs("torch", "imagebind")
+    from acav1m_hf.validate import validate_release
+    from tests.conftest import release_inputs
+
+    overrides = {"captioner": "none", "condenser": "extractive", "transcriber": "none"}
+    overrides |= {"embedder_arch": "tiny", "embedder_checkpoint": "random", "offset_step": 0.5, "crops": 1}
+    config = CurationConfig(
+        profile="paper", clip_seconds=4.0, keep_flagged=True, max_side=96, inputs_per_unit=2, dedup_threshold=-1.0
+    )
+    root = tmp_path / "acav1m"
+    report = pipeline.curate(
+        release_inputs(tmp_path / "inputs"), root, config, profile_factory=lambda c: build_profile(c, overrides)
+    )
+    assert validate_release(root) == []
+    import pyarrow.parquet as pq
+
+    (index,) = (root / "metadata").glob("*.parquet")
+    (kept,) = pq.read_table(index, columns=["key"]).column("key").to_pylist()
+    duplicates = report["near_duplicates"]
+    assert report["counts"]["clips"]["kept"] == 1
+    assert len(duplicates) == report["reasons"]["clips"]["near_duplicate"] >= 5
+    assert {of for of, _ in duplicates.values()} == {kept} and kept not in duplicates
