@@ -50,6 +50,11 @@ def release_copy(release: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(release, tmp_path / "acav1m"))
 
 
+def release_files(root: Path) -> dict[str, bytes]:
+    """Every file of a release by relative path: two runs compare equal when their releases are byte-identical."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="session")
 def media() -> Path:
     if not MEDIA.is_dir():

@@ -31,14 +31,11 @@ from curation.pipeline import FINALIZED, CurationError, UnitJob, curate
 from curation.profiles import Profile
 from curation.signal_aligner import SignalAligner
 from curation.writer import Store
+from tests.conftest import release_files
 from tests.synthetic import make_clip, write_silent, write_video_file
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = CurationConfig(clip_seconds=2.0, max_side=64, keep_flagged=True, inputs_per_unit=1, shard_max_samples=2)
-
-
-def release_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def quiet(_: str) -> None:

@@ -24,16 +24,12 @@ import pytest
 from acav1m_hf import release as layout
 from curation.config import CurationConfig
 from curation.pipeline import WORK_DIR, Unit, UnitJob, curate
+from tests.conftest import release_files
 from tests.synthetic import make_clip, write_video_file
 
 CONFIG = CurationConfig(clip_seconds=2.0, max_side=64, keep_flagged=True, inputs_per_unit=1, shard_max_samples=1)
 """One input per unit and one clip per shard: four units, eight parts, so that every kill point is hit."""
 REPO = Path(__file__).resolve().parents[1]
-
-
-def release_files(root: Path) -> dict[str, bytes]:
-    """Every file of a release, by relative path."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.filters import shift_audio
 from curation.localization import heatmap_to_labels
 from curation.records import Clip, InputItem
 from curation.roles import Aligner, Analysis
@@ -64,17 +65,6 @@ def _decode(path: Path, max_side: int = 384) -> Clip:
                     audio[lo:hi] = samples[lo - position : hi - position]
                 position += len(samples)
     return Clip(InputItem(str(path), path.stem), 0, 0.0, duration, np.stack(frames), fps, audio)
-
-
-def _shift_audio(clip: Clip, offset: float) -> Clip:
-    """Undo an audio delay of ``offset`` seconds (as the pipeline's re-alignment does), zero-padded."""
-    shift = int(round(offset * AUDIO_SAMPLE_RATE))
-    audio = np.zeros_like(clip.audio)
-    if shift >= 0:
-        audio[: len(audio) - shift] = clip.audio[shift:]
-    else:
-        audio[-shift:] = clip.audio[: len(audio) + shift]
-    return replace(clip, audio=audio)
 
 
 def _assert_in_range(analysis: Analysis) -> None:
@@ -152,7 +142,7 @@ def test_scores_describe_the_clip_as_it_is_and_recover_after_realignment():
     late_clip = make_clip(offset=0.45, seed=4)
     late = ALIGNER.analyse(late_clip, None)
     assert late.instance.score < 0.5 < aligned.instance.score
-    realigned = ALIGNER.analyse(_shift_audio(late_clip, late.sync_offset), None)
+    realigned = ALIGNER.analyse(shift_audio(late_clip, late.sync_offset), None)
     assert realigned.instance.score > 0.5
     assert abs(realigned.sync_offset) < OFFSET_TOLERANCE
     at_offset = SignalAligner(score_at_offset=True).analyse(late_clip, None)
