@@ -120,6 +120,13 @@ class Run:
     seconds: float
     samples: int = 0
     bytes: int = 0
+    cpu_seconds: float = float("nan")
+    """User + system CPU time of this process, its threads and its reaped children (DataLoader workers)."""
+
+    @property
+    def cores(self) -> float:
+        """Average number of cores busy during the run (CPU time over wall time)."""
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def mb_s(self) -> float:
@@ -134,10 +141,18 @@ Case = Callable[[], tuple[int, int]]
 """A benchmark case: runs once and returns (samples, bytes) it processed."""
 
 
+def _cpu() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def time_case(case: Case) -> Run:
-    start = time.perf_counter()
+    cpu, start = _cpu(), time.perf_counter()
     samples, nbytes = case()
-    return Run(time.perf_counter() - start, samples, nbytes)
+    seconds = time.perf_counter() - start
+    return Run(seconds, samples, nbytes, _cpu() - cpu)
 
 
 def paired_rounds(cases: dict[str, Case], rounds: int, verbose: bool = True) -> dict[str, list[Run]]:
@@ -152,10 +167,15 @@ def paired_rounds(cases: dict[str, Case], rounds: int, verbose: bool = True) -> 
             if verbose:
                 print(
                     f"  round {r + 1}/{rounds} {name:<28} {run.seconds:8.2f} s  {run.mb_s:9.1f} MB/s  "
-                    f"{run.samples_s:9.1f} samples/s",
+                    f"{run.samples_s:9.1f} samples/s  {run.cores:4.2f} cores",
                     flush=True,
                 )
     return runs
+
+
+def _ratio_format(value: float) -> str:
+    """Two decimals, or two significant digits for ratios below 0.1 (0.0021x, not 0.00x)."""
+    return ".2f" if abs(value) >= 0.1 or value == 0 else ".2g"
 
 
 @dataclass
@@ -175,7 +195,8 @@ class Ratio:
 
     def line(self) -> str:
         verdict = "" if self.goal is None else f"  goal >= {self.goal:.2f}: {'MET' if self.met else 'MISSED'}"
-        return f"{self.label:<58} {self.median:6.2f}x  (rounds {self.low:.2f}-{self.high:.2f}){verdict}"
+        f = _ratio_format(self.median)
+        return f"{self.label:<58} {self.median:6{f}}x  (rounds {self.low:{f}}-{self.high:{f}}){verdict}"
 
 
 def ratio(
@@ -214,6 +235,7 @@ def summary_rows(runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
                 "seconds": statistics.median(r.seconds for r in case_runs),
                 "mb_s": statistics.median(r.mb_s for r in case_runs),
                 "samples_s": statistics.median(r.samples_s for r in case_runs),
+                "cores": statistics.median(r.cores for r in case_runs),
                 "samples": case_runs[0].samples,
                 "bytes": case_runs[0].bytes,
                 "rounds": len(case_runs),
@@ -224,12 +246,12 @@ def summary_rows(runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
 
 def print_table(rows: list[dict[str, Any]], note: dict[str, str] | None = None) -> None:
     note = note or {}
-    print(f"  {'case':<30} {'median s':>9} {'MB/s':>9} {'samples/s':>10} {'samples':>8}")
+    print(f"  {'case':<30} {'median s':>9} {'MB/s':>9} {'samples/s':>10} {'samples':>8} {'cores':>6}")
     for row in rows:
         extra = f"   {note[row['case']]}" if row["case"] in note else ""
         print(
             f"  {row['case']:<30} {row['seconds']:9.2f} {row['mb_s']:9.1f} {row['samples_s']:10.1f} "
-            f"{row['samples']:8d}{extra}"
+            f"{row['samples']:8d} {row.get('cores', float('nan')):6.2f}{extra}"
         )
 
 

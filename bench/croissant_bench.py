@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
     ratio,
     summarize_profile,
     summary_rows,
+    time_case,
 )
 
 
@@ -111,13 +112,22 @@ def direct(root: Path) -> tuple[int, int]:
     return records, nbytes
 
 
-def _timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
+    """Wall seconds, stdout and CPU seconds of a subprocess."""
+    cpu, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     seconds = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds, done.stdout
+    return seconds, done.stdout, cpu
 
 
 def measure(root: Path, label: str, rounds: int, out: Path, result: Result) -> dict[str, list[Run]]:
@@ -129,23 +139,21 @@ def measure(root: Path, label: str, rounds: int, out: Path, result: Result) -> d
     runs: dict[str, list[Run]] = {k: [] for k in ("import", "validate-cli", "load-cold", "load-warm", "direct")}
     details: dict[str, dict[str, object]] = {}
     for r in range(rounds):
-        seconds, _ = _timed([sys.executable, "-c", "import mlcroissant"])
-        runs["import"].append(Run(seconds, 1, 0))
-        seconds, _ = _timed([str(cli), "validate", "--jsonld", str(jsonld)])
-        runs["validate-cli"].append(Run(seconds, 1, 0))
+        seconds, _, cpu = _timed([sys.executable, "-c", "import mlcroissant"])
+        runs["import"].append(Run(seconds, 1, 0, cpu))
+        seconds, _, cpu = _timed([str(cli), "validate", "--jsonld", str(jsonld)])
+        runs["validate-cli"].append(Run(seconds, 1, 0, cpu))
         cache = Path(tempfile.mkdtemp(prefix="croissant-cache-", dir=out))
         env = {**os.environ, "CROISSANT_CACHE": str(cache)}
         try:
             for name in ("load-cold", "load-warm"):
-                seconds, text = _timed([sys.executable, __file__, "--child-load", str(jsonld)], env)
+                seconds, text, cpu = _timed([sys.executable, __file__, "--child-load", str(jsonld)], env)
                 info = json.loads(text.strip().splitlines()[-1])
-                runs[name].append(Run(seconds, int(info["records"]), int(info["bytes"])))
+                runs[name].append(Run(seconds, int(info["records"]), int(info["bytes"]), cpu))
                 details[name] = info
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        start = time.perf_counter()
-        records, nbytes = direct(root)
-        runs["direct"].append(Run(time.perf_counter() - start, records, nbytes))
+        runs["direct"].append(time_case(lambda: direct(root)))
         print(
             f"  round {r + 1}/{rounds}: " + "  ".join(f"{k} {v[-1].seconds:.2f} s" for k, v in runs.items()), flush=True
         )
@@ -182,8 +190,8 @@ def profile(root: Path, label: str, out: Path, top: int) -> str:
         os.environ.pop("CROISSANT_CACHE", None)
     whole = format_profile(summarize_profile(raw, top=top), f"mlcroissant load, cold cache, {label} (whole process)")
     records = format_profile(
-        summarize_profile(raw, top=top, focus="Dataset.records"),
-        f"mlcroissant load, cold cache, {label} (inside Dataset.records only)",
+        summarize_profile(raw, top=top, focus="Records.__iter__"),
+        f"mlcroissant load, cold cache, {label} (inside Records.__iter__: reading the records)",
     )
     text = whole + "\n" + records
     (out / "profiles" / f"croissant-{label}.summary.txt").write_text(text + "\n")

@@ -24,7 +24,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_OUT, REPO, format_profile, machine, pyspy_record, summarize_profile  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_OUT,
+    REPO,
+    _ratio_format,
+    format_profile,
+    machine,
+    pyspy_record,
+    summarize_profile,
+)
 
 BENCHES = ("gen", "read", "memory", "curation", "write", "croissant")
 
@@ -157,9 +165,10 @@ def summary(args: argparse.Namespace, ran: dict[str, Any]) -> str:
                 for r in rows
             ]
         elif rows:
-            lines += ["| case | median s | MB/s | samples/s | samples |", "|---|---:|---:|---:|---:|"]
+            lines += ["| case | median s | MB/s | samples/s | samples | cores busy |", "|---|---:|---:|---:|---:|---:|"]
             lines += [
-                f"| {r['case']} | {r['seconds']:.2f} | {_fmt(r['mb_s'])} | {_fmt(r['samples_s'])} | {r['samples']} |"
+                f"| {r['case']} | {r['seconds']:.2f} | {_fmt(r['mb_s'])} | {_fmt(r['samples_s'])} | {r['samples']} "
+                f"| {r.get('cores', float('nan')):.2f} |"
                 for r in rows
             ]
         if data["ratios"]:
@@ -173,7 +182,8 @@ def summary(args: argparse.Namespace, ran: dict[str, Any]) -> str:
                     else ("" if r["met"] is None else "met" if r["met"] else "MISSED")
                 )
                 label = r["label"].replace(" (goal <= 1.20)", "")
-                lines.append(f"| {label} | {r['median']:.2f} | {r['low']:.2f}-{r['high']:.2f} | {goal} | {verdict} |")
+                f = _ratio_format(r["median"])
+                lines.append(f"| {label} | {r['median']:{f}} | {r['low']:{f}}-{r['high']:{f}} | {goal} | {verdict} |")
         for key, value in data["figures"].items():
             lines.append(f"- {key}: {value}")
         for note in data["notes"]:

@@ -100,6 +100,7 @@ def test_write_bench(out: Path) -> None:
         "tarfile",
         "tarfile-fsync",
         "wds-tarwriter",
+        "shardwriter-overlapped",
     }
 
 
