@@ -23,7 +23,10 @@ from acav1m_hf.schema import flatten, hf_features, validate_sample
 
 
 def iter_samples(shard: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Samples of a tar shard as ``(key, {extension: bytes})``, grouped like WebDataset (split at the first dot)."""
+    """Samples of a tar shard as ``(key, {extension: bytes})``, grouped like WebDataset (split at the first dot).
+
+    Two adjacent samples with one key come out as two samples, so that duplicate keys are seen, not merged.
+    """
     key, members = None, {}
     with tarfile.open(shard, "r|") as tar:
         for info in tar:
@@ -33,7 +36,7 @@ def iter_samples(shard: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
             if name.startswith(".") or name.startswith("__"):
                 continue
             stem, _, extension = name.partition(".")
-            if stem != key:
+            if stem != key or extension in members:  # a repeated member starts another sample with the same key
                 if key is not None:
                     yield key, members
                 key, members = stem, {}
@@ -114,6 +117,8 @@ def _check_index(root: Path, shards: dict[str, list[Path]], samples: dict[str, d
             continue
         for row in pq.read_table(path).to_pylist():
             key = row["key"]
+            if key in indexed:
+                errors.append(f"{release.index_name(split)}: {key} has more than one row")
             indexed.add(key)
             found = samples.get(key)
             if found is None:

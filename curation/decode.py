@@ -69,6 +69,8 @@ def _decode(container: av.container.InputContainer, item: InputItem, config: Cur
                 for out in resampler.resample(frame):
                     timeline.add_audio(out, frame.time)
         yield from timeline.ready_clips()
+        if not timeline.wants_more():
+            break  # the window or the clip limit is reached: the rest of the file is never decoded
     for out in resampler.resample(None):
         timeline.add_audio(out, None)
     yield from timeline.ready_clips(flush=True)
@@ -121,7 +123,7 @@ class _Timeline:
         return self.item.end if self.item.end is not None else math.inf
 
     def ready_clips(self, flush: bool = False) -> Iterator[Clip]:
-        while self.t0 is not None and self._has_next():
+        while self.t0 is not None and self.wants_more():
             start = self.clip_start
             end = min(start + self.config.clip_seconds, self._end_bound())
             media_end = min(self.video_end, self._audio_end_rel())
@@ -134,7 +136,8 @@ class _Timeline:
             yield self._cut(start, end)
             self.clip_start = end
 
-    def _has_next(self) -> bool:
+    def wants_more(self) -> bool:
+        """Whether another clip can still be cut (the input's window and clip limit are not exhausted)."""
         limit = self.config.max_clips_per_input
         return self.clip_start < self._end_bound() and (limit is None or self.emitted < limit)
 
@@ -187,4 +190,6 @@ class _Timeline:
         if self.audio_start is None:
             return "undecodable", "no audio frame could be decoded"
         duration = min(self.video_end, self._audio_end_rel())
+        if self.item.start is not None and self.item.start >= duration:
+            return "too_short", f"start {self.item.start} s is beyond the media's end at {max(duration, 0):.2f} s"
         return "too_short", f"{max(duration, 0):.2f} s of audio and video, need {self.config.min_clip_seconds} s"

@@ -4,10 +4,13 @@ A profile that embeds clips (``paper``) gives each kept clip a vector, stored
 in its unit's summary. Once every unit is done, duplicates are searched over
 all of them in plan order (`curation.models.dedup.near_duplicates`: a clip is
 a duplicate of the most similar earlier kept clip when their cosine reaches
-``config.dedup_threshold``). Each duplicate is removed from its shard part,
-which is rewritten; the unit's summary records it with the clip it duplicates
-and counts it as rejected (``near_duplicate``). A unit is rewritten at most
-once (``deduplicated``), so a rerun after a crash finds nothing more to do.
+``config.dedup_threshold``; units in plan order, keys sorted within a unit).
+Each duplicate is removed from its shard part, which is rewritten, and from
+the unit's vectors; the unit's summary records it with the clip it duplicates
+and counts it as rejected (``near_duplicate``). A rerun after a crash finds
+nothing more to remove. One residual difference from an uninterrupted run:
+when ``--retry-failed`` brings back an earlier unit, a clip removed before as
+a duplicate of a clip that the returning unit now duplicates stays removed.
 
 Only finished unit parts are touched, never a final shard. A part is rewritten
 in memory, so this needs up to twice ``shard_max_bytes``.
@@ -62,7 +65,7 @@ def deduplicate(
     for name in names:
         summary = load(name)
         drop = {row["key"] for row in summary["rows"]} & set(duplicates)
-        if summary.get("deduplicated") or not drop:
+        if not drop:
             continue
         _remove_from_unit(store, summary, {key: duplicates[key] for key in sorted(drop)})
         save(name, summary)
@@ -82,14 +85,24 @@ def _remove_from_unit(store: Store, summary: Summary, duplicates: dict[str, tupl
     summary["clips"]["kept"] = summary["clips"].get("kept", 0) - len(gone)
     summary["clips"]["near_duplicate"] = summary["clips"].get("near_duplicate", 0) + len(gone)
     for line in summary["inputs"]:
-        lost = sum(1 for row in gone if row["source.path"] == line["input"])
+        lost = sum(1 for row in gone if _cut_from(row, line))
         if lost:
             line["clips"] -= lost
             line["clips_rejected"]["near_duplicate"] = line["clips_rejected"].get("near_duplicate", 0) + lost
             if line["clips"] == 0:
                 line.update(outcome="rejected", reason="near_duplicate")
-    summary["duplicates"] = {key: list(of) for key, of in duplicates.items()}
-    summary["deduplicated"] = True
+    summary["vectors"] = {key: v for key, v in summary.get("vectors", {}).items() if key not in duplicates}
+    summary["duplicates"] = {**summary.get("duplicates", {}), **{key: list(of) for key, of in duplicates.items()}}
+
+
+def _cut_from(row: dict[str, Any], line: dict[str, Any]) -> bool:
+    """Whether an index row is a clip of the input of an ``inputs.jsonl`` line (same video, inside its window)."""
+    start = row["source.start"]
+    return (
+        row["source.video_id"] == line["video_id"]
+        and (line.get("start") is None or start >= line["start"] - 1e-3)
+        and (line.get("end") is None or start < line["end"])
+    )
 
 
 def _rewrite_part(store: Store, rel: str, drop: set[str]) -> dict[str, Any] | None:

@@ -105,7 +105,7 @@ def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, 
             "offset": _round(decision.offset),
             "confidence": _round(decision.confidence),
             "realigned": decision.realigned,
-            "reason": None if decision.offset is not None else (decision.offset_reason or "not estimated"),
+            "reason": None if _round(decision.offset) is not None else (decision.offset_reason or "not estimated"),
         },
         "flags": sorted(set(flags)),
         "passed": not flags,
@@ -128,5 +128,5 @@ def _mean(values: list[float] | None) -> float | None:
 
 
 def _round(value: float | None) -> float | None:
-    """Six decimals: enough for any score, and stable bytes in the JSON."""
-    return None if value is None else round(float(value), 6)
+    """Six decimals: enough for any score, and stable bytes in the JSON. NaN or infinity is no value (null)."""
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)

@@ -41,7 +41,14 @@ def read_inputs(inputs: list[str]) -> tuple[list[InputItem], list[InputProblem]]
         is_url = "://" in raw
         path = Path(raw)
         if not is_url and path.is_dir():
-            items += [_file_item(str(p)) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
+            found = [_file_item(str(p)) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
+            items += found
+            if not found:
+                problems.append(
+                    InputProblem(
+                        raw, "no_videos", f"no file with a video extension ({', '.join(sorted(VIDEO_SUFFIXES))})"
+                    )
+                )
         elif Path(raw.split("?")[0]).suffix.lower() in MANIFEST_SUFFIXES:
             found, bad = _read_manifest(raw)
             items += found
@@ -50,7 +57,25 @@ def read_inputs(inputs: list[str]) -> tuple[list[InputItem], list[InputProblem]]
             problems.append(InputProblem(raw, "not_found", "no such file or folder"))
         else:
             items.append(_file_item(raw))
-    return items, problems
+    return _without_repeats(items, problems)
+
+
+def _without_repeats(
+    items: list[InputItem], problems: list[InputProblem]
+) -> tuple[list[InputItem], list[InputProblem]]:
+    """Keep the first of items that name the same video and window: they would give clips with the same keys."""
+    first: dict[tuple[str, float | None, float | None], InputItem] = {}
+    kept = []
+    for item in items:
+        seen = first.setdefault((item.video_id, item.start, item.end), item)
+        if seen is item:
+            kept.append(item)
+        else:
+            where = item.given or item.path
+            problems.append(
+                InputProblem(where, "duplicate_input", f"same video and window as {seen.given or seen.path}")
+            )
+    return kept, problems
 
 
 def slug(text: str) -> str:

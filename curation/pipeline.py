@@ -292,6 +292,7 @@ def _process_unit(
     clip_outcomes: Counter[str] = Counter()
     filters: list[dict[str, Any]] = []
     vectors: dict[str, str] = {}
+    written: set[str] = set()
     retryable_clips = 0
     try:
         for item in unit.items:
@@ -308,6 +309,10 @@ def _process_unit(
                         if sample is None:
                             reasons["failed_" + "+".join(filter_row["flags"])] += 1
                             continue
+                        if sample.key in written:  # two inputs cut the same clip: keep the first
+                            reasons["duplicate_key"] += 1
+                            continue
+                        written.add(sample.key)
                         part = writer.write(sample)
                         rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
                         vector = sample_vector(sample)
@@ -316,7 +321,13 @@ def _process_unit(
                         kept += 1
             except Rejected as rejected:
                 transient = is_transient(rejected.__cause__)
-                inputs.append(_input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, transient))
+                if kept:  # the file broke after some clips: those are written and stay; the line says both
+                    detail = f"stopped early, {rejected.reason}: {rejected.detail}"
+                    inputs.append(_input_line(item, "kept", None, detail, kept, reasons, transient))
+                else:
+                    inputs.append(
+                        _input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, transient)
+                    )
             else:
                 reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
                 inputs.append(
@@ -411,6 +422,8 @@ def _input_line(
     return {
         "input": item.given or item.path,  # as written, like source.path: no machine's absolute path
         "video_id": item.video_id,
+        "start": item.start,
+        "end": item.end,
         "outcome": outcome,
         "reason": reason,
         "detail": detail or None,
@@ -510,11 +523,11 @@ def curate(
     if removed:
         say(f"{store.display()}: removed {removed} near-duplicate clip(s)")
     report = finalize(store, units, problems, config, fingerprint)
-    if items and report["counts"]["clips"]["kept"] == 0:
+    if (items or problems) and report["counts"]["clips"]["kept"] == 0:
         failed = report["failed_units"]
         why = f"; {len(failed)} unit(s) failed, first: {failed[0]['error']}" if failed else ""
         raise CurationError(
-            f"{store.display()}: no clip was kept from {len(items)} input(s); reasons: {report['reasons']}{why} "
+            f"{store.display()}: no clip was kept from {len(items) + len(problems)} input(s); reasons: {report['reasons']}{why} "
             f"(see {store.display(release.INPUTS)})"
         )
     return report

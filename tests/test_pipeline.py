@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -154,3 +155,54 @@ def test_validate_catches_an_index_that_disagrees_with_the_shards(release_copy: 
 def _only_split(root: Path) -> str:
     (split,) = layout.list_shards(root)
     return split
+
+
+def test_repeated_inputs_are_recorded_not_written_twice(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    clip = write_video_file(tmp_path / "a" / "clip.mp4", make_clip(seconds=3.0, seed=7))
+    copy = tmp_path / "b" / "clip.mp4"
+    copy.write_bytes(clip.read_bytes())  # the same bytes under the same name elsewhere: the same video id
+    root = tmp_path / "out"
+    report = curate([str(clip), str(clip), str(copy)], root, FAST)
+    lines = [json.loads(line) for line in (root / layout.INPUTS).read_text().splitlines()]
+    assert [line["reason"] for line in lines if line["outcome"] == "rejected"] == ["duplicate_input"] * 2
+    assert report["counts"]["clips"]["kept"] == 1
+    assert validate_release(root) == []
+
+
+def test_a_folder_without_videos_or_only_missing_files_fails_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CurationError, match="no_videos"):
+        curate([str(tmp_path / "empty")], tmp_path / "out1", FAST)
+    with pytest.raises(CurationError, match="not_found"):
+        curate([str(tmp_path / "missing.mp4")], tmp_path / "out2", FAST)
+    (line,) = [json.loads(x) for x in (tmp_path / "out2" / layout.INPUTS).read_text().splitlines()]
+    assert line["reason"] == "not_found" and line["outcome"] == "rejected"
+
+
+def test_a_window_past_the_end_says_so(tmp_path: Path) -> None:
+    path = write_video_file(tmp_path / "a.mp4", make_clip(seconds=2.0, seed=8))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,start\n{path},500\n")
+    with pytest.raises(CurationError):
+        curate([str(manifest)], tmp_path / "out", FAST)
+    (line,) = [json.loads(x) for x in (tmp_path / "out" / layout.INPUTS).read_text().splitlines()]
+    assert line["reason"] == "too_short" and "beyond the media's end" in line["detail"]
+
+
+def test_validate_sees_a_key_written_twice(release_copy: Path) -> None:
+    shard = layout.list_shards(release_copy)["train"][0]
+    key, members = next(iter_samples(shard))
+    doubled = shard.with_name("doubled.tar")
+    with tarfile.open(shard) as source, tarfile.open(doubled, "w") as target:
+        for _ in range(2):  # the same sample twice in a row: a reader grouping by key alone would merge them
+            for extension, data in sorted(members.items()):
+                info = tarfile.TarInfo(f"{key}.{extension}")
+                info.size = len(data)
+                target.addfile(info, io.BytesIO(data))
+        for info in source:
+            if not info.name.startswith(f"{key}."):
+                target.addfile(info, source.extractfile(info))
+    doubled.replace(shard)
+    assert any(f"key {key} also in" in e for e in validate_release(release_copy))
