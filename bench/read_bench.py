@@ -521,7 +521,7 @@ def run(args: argparse.Namespace) -> Result:
     if not page_cache_fits(all_files):
         result.notes.append("the shards do not fit in half the free memory: the page cache may not stay warm")
     nbytes, seconds = warm(all_files)
-    result.figures["plain file read (warm, 8 MB blocks), MB/s"] = round(nbytes / 1e6 / seconds, 1)
+    result.figures["warm-up pass over every shard (8 MB reads), MB/s"] = round(nbytes / 1e6 / seconds, 1)
     result.notes.append("page cache: every shard read once before the first round; all readers run warm")
 
     cache_dir = Path(tempfile.mkdtemp(prefix="hf-cache-", dir=args.out))
