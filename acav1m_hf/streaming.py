@@ -124,8 +124,16 @@ def decode_video(
         step = 1.0 / fps
         k = 0
 
+        # One converter for the whole clip: frame.reformat() builds a new swscale context per frame, which costs more
+        # than the conversion itself (bench/read_bench.py). One thread in a DataLoader worker, where the workers
+        # already use the cores.
+        reformatter = av.video.reformatter.VideoReformatter()
+        threads = 1 if torch.utils.data.get_worker_info() is not None else None
+
         def rgb(frame: Any) -> np.ndarray:
-            array = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            array = reformatter.reformat(
+                frame, width=width, height=height, format="rgb24", threads=threads
+            ).to_ndarray()
             if crop is not None:
                 top, left = (array.shape[0] - crop[0]) // 2, (array.shape[1] - crop[1]) // 2
                 array = array[top : top + crop[0], left : left + crop[1]]

@@ -83,6 +83,8 @@ class _Timeline:
 
     def __init__(self, item: InputItem, config: CurationConfig, fps: float, width: int, height: int) -> None:
         self.item, self.config, self.fps, self.size = item, config, fps, (width, height)
+        self.reformatter = av.video.reformatter.VideoReformatter()
+        """One swscale context for the whole input: ``frame.to_ndarray(width=...)`` would build one per frame."""
         self.t0: float | None = None  # time of the first video frame: the clip time axis' zero
         self.frames: dict[int, np.ndarray] = {}  # frame slot (since t0, at fps) -> RGB
         self.last_slot = -1
@@ -105,7 +107,8 @@ class _Timeline:
         slot = int(math.floor(t * self.fps + 1e-6))
         self.video_end = max(self.video_end, t + 1.0 / self.fps)
         if slot > self.last_slot and t >= self.clip_start - 1.0 / self.fps:
-            self.frames[slot] = frame.to_ndarray(width=self.size[0], height=self.size[1], format="rgb24")
+            image = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1], format="rgb24")
+            self.frames[slot] = image.to_ndarray()
             self.last_slot = slot
 
     def add_audio(self, frame: av.AudioFrame, source_time: float | None) -> None:
