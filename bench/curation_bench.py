@@ -15,11 +15,7 @@ distinct video ids. Each case runs in this process, on one core:
   pipeline's decoding stage alone (PyAV decode, RGB at <= 384 px, 16-kHz mono
   audio), i.e. *the limit* of the goal;
 * ``decode-raw``: PyAV decoding every video and audio frame with no conversion
-  (what the codecs alone cost);
-* ``curate-shared-sws`` / ``decode-shared-sws``: ``curate`` and ``decode`` again
-  with one swscale context per input instead of one per frame (the fix
-  proposed for `curation.decode._Timeline.add_video`, applied here by wrapping
-  the frames it receives, nothing else changed), to measure what it gains.
+  (what the codecs alone cost).
 
 Clips/s counts every clip the decoder cut (kept or rejected by a filter).
 Ray 1-vs-2 workers is measured in ``bench/ray_scale.py``.
@@ -34,10 +30,7 @@ import csv
 import json
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,47 +72,6 @@ def make_inputs(
         writer.writerows(rows)
     marker.write_text(json.dumps(params))
     return manifest
-
-
-class _SharedSwsFrame:
-    """A decoded frame whose ``to_ndarray(width=, height=, format=)`` goes through a shared swscale context."""
-
-    __slots__ = ("_frame", "_reformatter")
-
-    def __init__(self, frame: Any, reformatter: Any) -> None:
-        self._frame, self._reformatter = frame, reformatter
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._frame, name)
-
-    def to_ndarray(self, **kwargs: Any) -> Any:
-        return self._reformatter.reformat(self._frame, **kwargs).to_ndarray()
-
-
-@contextmanager
-def shared_sws() -> Iterator[None]:
-    """Within the block, `curation.decode._Timeline` converts frames with one swscale context per input.
-
-    Measures the fix proposed for ``_Timeline.add_video`` without editing it: the
-    frames it receives are wrapped so that their ``to_ndarray`` reuses one
-    ``av.video.reformatter.VideoReformatter`` per timeline (the output is
-    byte-identical; only the per-frame swscale set-up goes away).
-    """
-    from av.video.reformatter import VideoReformatter
-
-    from curation import decode
-
-    original = decode._Timeline.add_video
-
-    def add_video(self: Any, frame: Any) -> None:
-        reformatter = self.__dict__.setdefault("_bench_reformatter", VideoReformatter())
-        original(self, _SharedSwsFrame(frame, reformatter))
-
-    decode._Timeline.add_video = add_video  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        decode._Timeline.add_video = original  # type: ignore[method-assign]
 
 
 def run_curate(manifest: Path, out: Path, clip_seconds: float) -> tuple[int, int]:
@@ -179,11 +131,6 @@ def run_decode_raw(manifest: Path, clips_per_pass: int) -> tuple[int, int]:
     return clips_per_pass, sum(Path(i.path).stat().st_size for i in items)
 
 
-def _with_shared_sws(case: Any) -> tuple[int, int]:
-    with shared_sws():
-        return case()
-
-
 def run(args: argparse.Namespace) -> Result:
     print(machine_line())
     manifest = make_inputs(args.out / "curation-inputs", args.synthetic, args.input_seconds, bundled=args.bundled)
@@ -199,8 +146,6 @@ def run(args: argparse.Namespace) -> Result:
         "curate": lambda: run_curate(manifest, scratch, args.clip_seconds),
         "decode": lambda: run_decode(manifest, args.clip_seconds),
         "decode-raw": lambda: run_decode_raw(manifest, clips_per_pass),
-        "curate-shared-sws": lambda: _with_shared_sws(lambda: run_curate(manifest, scratch, args.clip_seconds)),
-        "decode-shared-sws": lambda: _with_shared_sws(lambda: run_decode(manifest, args.clip_seconds)),
     }
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only.split(",")}
@@ -221,24 +166,6 @@ def run(args: argparse.Namespace) -> Result:
         )
     if "decode" in runs and "decode-raw" in runs:
         result.ratios.append(ratio(runs, "decode", "decode-raw", "decode_clips / PyAV decode, no conversion", None))
-    if "curate-shared-sws" in runs and "curate" in runs:
-        result.ratios.append(
-            ratio(
-                runs,
-                "curate-shared-sws",
-                "curate",
-                "proposed fix: curate with one swscale context per input / curate",
-                None,
-            )
-        )
-    if "curate-shared-sws" in runs and "decode-shared-sws" in runs:
-        result.ratios.append(
-            ratio(runs, "curate-shared-sws", "decode-shared-sws", "with the fix: curate / decoding alone", 0.5)
-        )
-    if "decode-shared-sws" in runs and "decode" in runs:
-        result.ratios.append(
-            ratio(runs, "decode-shared-sws", "decode", "proposed fix: decode_clips / decode_clips today", None)
-        )
     result.notes.append("one process, local engine; Ray 1 vs 2 workers: bench/ray_scale.py")
     return result
 
