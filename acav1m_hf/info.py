@@ -28,6 +28,7 @@ def histogram(values: list[float], bins: int = 10, width: int = 30) -> list[str]
 
 
 def describe_release(root: str | Path) -> str:
+    """The text ``acav1m info`` prints: counts, reasons, hours, pass rates and score histograms."""
     import pyarrow.parquet as pq
 
     root = Path(root)

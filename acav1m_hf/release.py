@@ -28,10 +28,12 @@ SHARD_PATTERN = re.compile(r"^(?P<split>[a-z]+)-(?P<n>\d{5})\.tar$")
 
 
 def shard_name(split: str, n: int) -> str:
+    """Relative path of a split's ``n``-th shard: the card's ``data_files`` glob and Croissant rely on this name."""
     return f"{DATA_DIR}/{split}-{n:05d}.tar"
 
 
 def index_name(split: str) -> str:
+    """Relative path of a split's Parquet index (one row per clip, so filtering never opens a tar)."""
     return f"{METADATA_DIR}/{split}.parquet"
 
 

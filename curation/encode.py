@@ -65,6 +65,7 @@ def encode_flac(audio: np.ndarray) -> bytes:
 
 
 def encode_jpg(rgb: np.ndarray) -> bytes:
+    """The keyframe: a JPEG at quality 90, for previews and image-only tasks without decoding the video."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
@@ -78,6 +79,7 @@ def encode_png_mask(mask: np.ndarray) -> bytes:
 
 
 def encode_npy(array: np.ndarray) -> bytes:
+    """float32 ``.npy`` without pickle, so that readers can load it with ``allow_pickle=False``."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     return buffer.getvalue()

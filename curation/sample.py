@@ -36,6 +36,11 @@ def sample_key(video_id: str, start: float) -> str:
 
 
 def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, config: CurationConfig) -> Sample:
+    """The sample of a filtered clip: schema metadata and encoded members, validated before it is returned.
+
+    A sample that fails validation is a bug in a stage, never the input's fault, so it raises instead of being
+    written; the engine then retries the unit and reports it as failed.
+    """
     clip, analysis = decision.clip, decision.analysis
     item = clip.item
     height, width = clip.frames.shape[1:3]
