@@ -51,6 +51,21 @@ class Analysis:
     embeddings: np.ndarray | None = None
     embedding_rows: list[str] = field(default_factory=list)
 
+    @classmethod
+    def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:
+        """Nothing measured, for one reason (``language_reason``, when given, for the language filter)."""
+        return cls(
+            language=Score.missing(language_reason or reason),
+            instance=Score.missing(reason),
+            temporal_windows=None,
+            temporal_reason=reason,
+            sync_offset=None,
+            sync_confidence=None,
+            sync_reason=reason,
+            heatmap=None,
+            heatmap_reason=reason,
+        )
+
 
 class Aligner(Protocol):
     """Scores a clip's audio against its frames (and its caption, when there is one)."""

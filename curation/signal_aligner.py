@@ -102,13 +102,15 @@ class SignalAligner:
         duration = float(clip.duration) if clip.duration > 0 else n_frames / fps if fps > 0 else 0.0
         reason = _degenerate(clip, self.silence_dbfs)
         if reason is not None:
-            return _all_missing(reason)
+            return Analysis.missing(reason, LANGUAGE_REASON)
         audio_env = audio_onset_envelope(clip.audio, fps, n_frames)
         if not np.std(audio_env) > 1e-6:
-            return _all_missing("no audio onsets: the audio is constant")
+            return Analysis.missing("no audio onsets: the audio is constant", LANGUAGE_REASON)
         cells, whole = motion_envelopes(clip.frames, self.grid)
         if float(cells.max()) < STATIC_LEVEL:  # per cell, so a small moving object in a still scene counts
-            return _all_missing(f"static video: no region's frame difference reaches {STATIC_LEVEL:g} gray levels")
+            return Analysis.missing(
+                f"static video: no region's frame difference reaches {STATIC_LEVEL:g} gray levels", LANGUAGE_REASON
+            )
 
         # Column 0 is the whole frame, then the cells row by row; a flat column correlates as NaN.
         candidates = np.concatenate([whole[:, None], cells.reshape(n_frames, -1)], axis=1)
@@ -261,20 +263,6 @@ def _degenerate(clip: Clip, silence_dbfs: float) -> str | None:
         if float(levels.max() - np.percentile(levels, 10)) < CONSTANT_DB:
             return f"constant audio: its 100-ms level varies by less than {CONSTANT_DB:g} dB, so it has no onsets"
     return None
-
-
-def _all_missing(reason: str) -> Analysis:
-    return Analysis(
-        language=Score.missing(LANGUAGE_REASON),
-        instance=Score.missing(reason),
-        temporal_windows=None,
-        temporal_reason=reason,
-        sync_offset=None,
-        sync_confidence=None,
-        sync_reason=reason,
-        heatmap=None,
-        heatmap_reason=reason,
-    )
 
 
 def _unit(value: float) -> float:
