@@ -54,7 +54,7 @@ from curation.filters import Decision, realign, rms_dbfs
 from curation.inputs import InputProblem, read_inputs
 from curation.profiles import Profile, build_profile, profile_settings
 from curation.records import Clip, InputItem, Rejected
-from curation.roles import Analysis, Score
+from curation.roles import Analysis
 from curation.sample import build_sample, split_of
 from curation.writer import ShardWriter, Store
 
@@ -111,12 +111,18 @@ def plan_fingerprint(units: list[Unit], problems: list[InputProblem], config: Cu
     return digest.hexdigest()
 
 
+def _work_record(unit: Unit | str, outcome: str) -> str:
+    return f"{WORK_DIR}/{unit if isinstance(unit, str) else unit.name}.{outcome}.json"
+
+
 def marker_name(unit: Unit | str) -> str:
-    return f"{WORK_DIR}/{unit if isinstance(unit, str) else unit.name}.done.json"
+    """The record a finished unit writes last: its presence means the unit is done."""
+    return _work_record(unit, "done")
 
 
 def failed_name(unit: Unit | str) -> str:
-    return f"{WORK_DIR}/{unit if isinstance(unit, str) else unit.name}.failed.json"
+    """The record of a unit that failed all its attempts."""
+    return _work_record(unit, "failed")
 
 
 # --------------------------------------------------------------------------- test hook
@@ -198,8 +204,7 @@ class _GuardedAligner:
         except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
             reason = f"aligner failed: {type(exc).__name__}: {exc}"[:300]
             self.failures.append(reason)
-            missing = Score.missing(reason)
-            return Analysis(missing, missing, None, reason, None, None, reason, None, reason)
+            return Analysis.missing(reason)
 
 
 def analyse_batch(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[Analysed]:
