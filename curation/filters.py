@@ -21,7 +21,7 @@ import numpy as np
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
 from curation.config import CurationConfig
 from curation.records import Clip
-from curation.roles import Aligner, Analysis, Score
+from curation.roles import Aligner, Analysis, Score, round_score
 
 
 @dataclass
@@ -88,7 +88,7 @@ def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Aligne
 def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, Any]:
     """The ``alignment`` struct of the schema."""
     analysis = decision.analysis
-    windows = None if analysis.temporal_windows is None else [_round(w) for w in analysis.temporal_windows]
+    windows = None if analysis.temporal_windows is None else [round_score(w) for w in analysis.temporal_windows]
     temporal = Score(_mean(windows), _mean(windows), analysis.temporal_reason if windows is None else None)
     filters = {
         "language": _filter(analysis.language, config.language_threshold),
@@ -102,10 +102,10 @@ def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, 
     return {
         **filters,
         "sync": {
-            "offset": _round(decision.offset),
-            "confidence": _round(decision.confidence),
+            "offset": round_score(decision.offset),
+            "confidence": round_score(decision.confidence),
             "realigned": decision.realigned,
-            "reason": None if _round(decision.offset) is not None else (decision.offset_reason or "not estimated"),
+            "reason": None if round_score(decision.offset) is not None else (decision.offset_reason or "not estimated"),
         },
         "flags": sorted(set(flags)),
         "passed": not flags,
@@ -113,10 +113,10 @@ def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, 
 
 
 def _filter(score: Score, threshold: float) -> dict[str, Any]:
-    value = _round(score.score)
+    value = round_score(score.score)
     return {
         "score": value,
-        "raw": _round(score.raw),
+        "raw": round_score(score.raw),
         "threshold": threshold,
         "passed": None if value is None else value >= threshold,
         "reason": None if value is not None else (score.reason or "not computed"),
@@ -125,8 +125,3 @@ def _filter(score: Score, threshold: float) -> dict[str, Any]:
 
 def _mean(values: list[float] | None) -> float | None:
     return float(np.mean(values)) if values else None
-
-
-def _round(value: float | None) -> float | None:
-    """Six decimals: enough for any score, and stable bytes in the JSON. NaN or infinity is no value (null)."""
-    return None if value is None or not np.isfinite(value) else round(float(value), 6)

@@ -191,7 +191,12 @@ class Analyser(Protocol):
 
 
 class _GuardedAligner:
-    """An aligner whose failure on a clip becomes null scores with the error as reason (the clip goes on)."""
+    """An aligner whose failure on a clip becomes null scores with the error as reason (the clip goes on).
+
+    Its numbers are rounded to `curation.roles.DECIMALS` here, once for every
+    profile, so that re-alignment, the filters and the shards all see the same
+    machine-independent values.
+    """
 
     def __init__(self, aligner: Any) -> None:
         self.inner = aligner
@@ -199,8 +204,9 @@ class _GuardedAligner:
         self.failures: list[str] = []
 
     def analyse(self, clip: Clip, caption: str | None) -> Analysis:
+        """The inner aligner's analysis, rounded (`Analysis.rounded`) before any filter decides on it."""
         try:
-            return self.inner.analyse(clip, caption)
+            return self.inner.analyse(clip, caption).rounded()
         except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
             reason = f"aligner failed: {type(exc).__name__}: {exc}"[:300]
             self.failures.append(reason)

@@ -8,12 +8,28 @@ schema through the same code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from curation.records import Clip
+
+DECIMALS = 4
+"""Decimals kept of every score, offset and map value an aligner measures, before anything decides on it.
+
+Four decimals are finer than any of these measurements is (a correlation over a
+10-s clip has a standard error of a few hundredths; an offset of 0.1 ms is a
+fortieth of a frame) and far coarser than the last-bit differences between
+CPUs' floating-point kernels, so the decisions and the shards' bytes are the
+same on every machine (see README.md, "Shards").
+"""
+
+
+def round_score(value: float | None) -> float | None:
+    """``value`` to `DECIMALS` decimals as a plain float; NaN, infinity or None is no value (None)."""
+    return None if value is None or not math.isfinite(value) else round(float(value), DECIMALS)
 
 
 @dataclass
@@ -27,6 +43,12 @@ class Score:
     @classmethod
     def missing(cls, reason: str) -> Score:
         return cls(reason=reason)
+
+    def rounded(self) -> Score:
+        """The score and raw value at `DECIMALS`; a score that is not finite becomes missing."""
+        score = round_score(self.score)
+        reason = self.reason if score is not None or self.score is None else "score is not a finite number"
+        return Score(score, round_score(self.raw), reason)
 
 
 @dataclass
@@ -43,7 +65,7 @@ class Analysis:
     sync_confidence: float | None
     sync_reason: str | None
     heatmap: np.ndarray | None
-    """Source-localization map over the frame, float32 in [0, 1], any resolution; None with ``heatmap_reason``."""
+    """Source-localization map over the frame, floats in [0, 1], any resolution; None with ``heatmap_reason``."""
     heatmap_reason: str | None
     category: tuple[str, int, float] | None = None
     """(label, id, score) of the zero-shot class, when an embedder ran."""
@@ -64,6 +86,22 @@ class Analysis:
             sync_reason=reason,
             heatmap=None,
             heatmap_reason=reason,
+        )
+
+    def rounded(self) -> Analysis:
+        """This analysis with every measured number at `DECIMALS` (embeddings stay as they are: they are data)."""
+        category = self.category
+        if category is not None:
+            category = (category[0], category[1], round_score(category[2]))
+        return replace(
+            self,
+            language=self.language.rounded(),
+            instance=self.instance.rounded(),
+            temporal_windows=None if self.temporal_windows is None else [round_score(w) for w in self.temporal_windows],
+            sync_offset=round_score(self.sync_offset),
+            sync_confidence=round_score(self.sync_confidence),
+            heatmap=None if self.heatmap is None else np.round(np.asarray(self.heatmap, dtype=np.float64), DECIMALS),
+            category=category,
         )
 
 

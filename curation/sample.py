@@ -17,6 +17,7 @@ from curation.filters import Decision, alignment_metadata
 from curation.localization import heatmap_to_labels
 from curation.profiles import Profile
 from curation.records import Sample
+from curation.roles import round_score
 
 
 def split_of(video_id: str, fractions: tuple[float, float, float]) -> str:
@@ -41,6 +42,30 @@ def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, c
     A sample that fails validation is a bug in a stage, never the input's fault, so it raises instead of being
     written; the engine then retries the unit and reports it as failed.
     """
+    clip, analysis = decision.clip, decision.analysis
+    metadata, mask = sample_metadata(decision, caption, profile, config)
+    members = {
+        "mp4": encode_mp4(clip.frames, clip.fps, clip.audio),
+        "flac": encode_flac(clip.audio),
+        "jpg": encode_jpg(clip.frames[len(clip.frames) // 2]),
+        "json": json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+    }
+    if caption.text is not None:
+        members["txt"] = caption.text.encode("utf-8")
+    if mask is not None:
+        members["mask.png"] = encode_png_mask(mask)
+    if analysis.embeddings is not None:
+        members["npy"] = encode_npy(analysis.embeddings)
+    errors = validate_sample(metadata["key"], members)
+    if errors:  # a bug in a stage, never the input's fault: fail loudly rather than write it
+        raise AssertionError(f"curation produced an invalid sample {metadata['key']}: {'; '.join(errors)}")
+    return Sample(metadata["key"], metadata, members)
+
+
+def sample_metadata(
+    decision: Decision, caption: CaptionResult, profile: Profile, config: CurationConfig
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The schema metadata of a filtered clip and its segmentation mask (or None): everything computed, not encoded."""
     clip, analysis = decision.clip, decision.analysis
     item = clip.item
     height, width = clip.frames.shape[1:3]
@@ -86,42 +111,27 @@ def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, c
             "models": profile.models(),
         },
     }
-    members = {
-        "mp4": encode_mp4(clip.frames, clip.fps, clip.audio),
-        "flac": encode_flac(clip.audio),
-        "jpg": encode_jpg(clip.frames[len(clip.frames) // 2]),
-        "json": json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"),
-    }
-    if caption.text is not None:
-        members["txt"] = caption.text.encode("utf-8")
-    if mask is not None:
-        members["mask.png"] = encode_png_mask(mask)
-    if analysis.embeddings is not None:
-        members["npy"] = encode_npy(analysis.embeddings)
-    errors = validate_sample(key, members)
-    if errors:  # a bug in a stage, never the input's fault: fail loudly rather than write it
-        raise AssertionError(f"curation produced an invalid sample {key}: {'; '.join(errors)}")
-    return Sample(key, metadata, members)
+    return metadata, mask
 
 
 def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any], np.ndarray | None]:
     analysis = decision.analysis
     if analysis.category is not None:
         label, index, score = analysis.category
-        category = {"label": label, "id": int(index), "score": round(float(score), 6), "reason": None}
+        category = {"label": label, "id": int(index), "score": round_score(score), "reason": None}
     else:
         category = {"label": None, "id": None, "score": None, "reason": analysis.category_reason or "not computed"}
     reason = analysis.heatmap_reason or "not computed"
     if analysis.heatmap is not None:
         try:
             peak, box, mask = heatmap_to_labels(analysis.heatmap, width, height)
-            localization = {"peak": _rounded(peak), "box": _rounded(box), "reason": None}
+            localization = {
+                "peak": [round_score(v) for v in peak],
+                "box": [round_score(v) for v in box],
+                "reason": None,
+            }
             return {"category": category, "localization": localization, "mask": {"present": True, "reason": None}}, mask
         except ValueError as exc:  # e.g. a map with no positive value: no sounding region to label
             reason = str(exc)
     localization = {"peak": None, "box": None, "reason": reason}
     return {"category": category, "localization": localization, "mask": {"present": False, "reason": reason}}, None
-
-
-def _rounded(values: list[float]) -> list[float]:
-    return [round(float(v), 6) for v in values]

@@ -64,7 +64,7 @@ _HOP = 80  # 5 ms hop: 8 envelope samples per 25 fps frame
 _N_MELS = 32
 _FLOOR = 10.0  # band compression knee, in multiples of the band's median power
 _LOWRES = 96  # longest side of the frames the motion is measured on, pixels
-_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 
 
 class SignalAligner:
@@ -187,14 +187,15 @@ def audio_onset_envelope(
     clip) and that level's random flicker add little, while rises well above
     it count in decibel-like steps, however loud the clip.
     """
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     env = np.zeros(n_frames, dtype=np.float64)
     if len(audio) < _WIN + _HOP or n_frames == 0:
         return env
     n_hops = 1 + (len(audio) - _WIN) // _HOP
     idx = np.arange(_WIN)[None, :] + _HOP * np.arange(n_hops)[:, None]
-    spec = np.abs(np.fft.rfft(audio[idx] * np.hanning(_WIN).astype(np.float32), axis=1)) ** 2
-    mel = spec @ _mel_filters(sample_rate)
+    bins = np.fft.rfft(audio[idx] * np.hanning(_WIN), axis=1)
+    spec = bins.real**2 + bins.imag**2  # not np.abs(bins) ** 2: complex abs is CPU-dependent in its last bit
+    mel = _mel_bands(spec, sample_rate)
     floor = _FLOOR * np.median(mel, axis=0) + 1e-10
     logmel = np.log(1.0 + mel / floor)
     flux = np.maximum(np.diff(logmel, axis=0), 0.0).mean(axis=1)
@@ -223,7 +224,7 @@ def motion_envelopes(frames: np.ndarray, grid: int = 8) -> tuple[np.ndarray, np.
     n, height, width = frames.shape[:3]
     step = max(1, max(height, width) // _LOWRES)
     small = frames[:, ::step, ::step]
-    gray = small.astype(np.float32) @ _GRAY if small.ndim == 4 else small.astype(np.float32)
+    gray = _luma(small) if small.ndim == 4 else small.astype(np.float64)
     rows, cols = min(grid, gray.shape[1]), min(grid, gray.shape[2])
     if n < 2:
         return np.zeros((n, rows, cols)), np.zeros(n)
@@ -234,8 +235,8 @@ def motion_envelopes(frames: np.ndarray, grid: int = 8) -> tuple[np.ndarray, np.
     area = np.diff(y_edges)[:, None] * np.diff(x_edges)[None, :]
     cells = sums / area
     whole = sums.sum(axis=(1, 2)) / area.sum()
-    cells = np.concatenate([cells[:1], cells], axis=0).astype(np.float64)
-    whole = np.concatenate([whole[:1], whole]).astype(np.float64)
+    cells = np.concatenate([cells[:1], cells], axis=0)
+    whole = np.concatenate([whole[:1], whole])
     return cells, whole
 
 
@@ -265,6 +266,12 @@ def _degenerate(clip: Clip, silence_dbfs: float) -> str | None:
     return None
 
 
+def _luma(frames: np.ndarray) -> np.ndarray:
+    """BT.601 luma of RGB ``(..., 3)`` frames in float64, as plain products and sums (no BLAS, see `_mel_bands`)."""
+    red, green, blue = (frames[..., c].astype(np.float64) for c in range(3))
+    return _GRAY[0] * red + _GRAY[1] * green + _GRAY[2] * blue
+
+
 def _unit(value: float) -> float:
     """Clip to [0, 1] as a plain float: a negative correlation is no evidence of alignment."""
     return float(min(1.0, max(0.0, value)))
@@ -286,9 +293,9 @@ def _pearson(a: np.ndarray, m: np.ndarray) -> np.ndarray:
         return np.full(m.shape[1], np.nan)
     ac = a - a.mean()
     mc = m - m.mean(axis=0)
-    den = np.sqrt((ac @ ac) * np.einsum("ij,ij->j", mc, mc))
+    den = np.sqrt(np.sum(ac * ac) * np.sum(mc * mc, axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (ac @ mc) / den
+        r = np.sum(ac[:, None] * mc, axis=0) / den
     tiny = 1e-12 * max(1.0, float(np.abs(a).max()) ** 2)
     return np.where(den > tiny, r, np.nan)
 
@@ -304,7 +311,7 @@ def _heatmap(r: np.ndarray, motion: np.ndarray, shape: tuple[int, ...]) -> np.nd
     """
     spread = motion.std(axis=0)
     out = np.clip(np.nan_to_num(r, nan=0.0), 0.0, 1.0) * spread / max(float(spread.max()), 1e-12)
-    return out.astype(np.float32).reshape(shape)
+    return out.reshape(shape)
 
 
 def _windows(
@@ -378,11 +385,21 @@ def _rival(curve: np.ndarray, i: int, null: np.ndarray) -> float:
     return max(0.0, float(outside.max())) if len(outside) else 0.0
 
 
-_MEL_CACHE: dict[int, np.ndarray] = {}
+_MEL_CACHE: dict[int, list[tuple[slice, np.ndarray]]] = {}
 
 
-def _mel_filters(sample_rate: int) -> np.ndarray:
-    """Triangular mel filterbank ``(_WIN // 2 + 1, _N_MELS)`` from 50 Hz to Nyquist."""
+def _mel_bands(power: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(frames, _N_MELS)`` band powers: each triangular filter summed over its own bins, without BLAS.
+
+    A matrix product would hand the sums to BLAS, whose kernel (and so the
+    last bits of every sum) depends on the CPU; numpy's own sums have a fixed
+    order, which keeps the scores identical on every machine.
+    """
+    return np.stack([np.sum(power[:, bins] * weights, axis=1) for bins, weights in _mel_filters(sample_rate)], axis=1)
+
+
+def _mel_filters(sample_rate: int) -> list[tuple[slice, np.ndarray]]:
+    """Triangular mel filters from 50 Hz to Nyquist, each as (its bins, its weights on them)."""
     if sample_rate not in _MEL_CACHE:
 
         def mel(f: np.ndarray) -> np.ndarray:
@@ -395,5 +412,10 @@ def _mel_filters(sample_rate: int) -> np.ndarray:
         freqs = np.fft.rfftfreq(_WIN, 1.0 / sample_rate)
         lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
         weights = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
-        _MEL_CACHE[sample_rate] = weights.T.astype(np.float32)
+        filters = []
+        for row in weights:
+            nonzero = np.flatnonzero(row)
+            bins = slice(int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else slice(0, 0)
+            filters.append((bins, row[bins]))
+        _MEL_CACHE[sample_rate] = filters
     return _MEL_CACHE[sample_rate]

@@ -72,7 +72,7 @@ def _assert_in_range(analysis: Analysis) -> None:
         assert value is None or (isinstance(value, float) and 0.0 <= value <= 1.0)
     assert all(isinstance(w, float) and 0.0 <= w <= 1.0 for w in analysis.temporal_windows or [])
     if analysis.heatmap is not None:
-        assert analysis.heatmap.dtype == np.float32 and analysis.heatmap.ndim == 2
+        assert analysis.heatmap.dtype == np.float64 and analysis.heatmap.ndim == 2
         assert 0.0 <= analysis.heatmap.min() and analysis.heatmap.max() <= 1.0
     assert analysis.language.score is None and analysis.language.reason
     assert analysis.category is None and analysis.category_reason
