@@ -271,11 +271,11 @@ def process_unit(
 def one_blas_thread() -> Any:
     """Limit BLAS/OpenMP pools to one thread while a stage computes, in every engine.
 
-    float32 BLAS results depend on the thread count (measured: the cpu
-    aligner's temporal windows differ in the 8th digit between 1 and 2
-    OpenBLAS threads), so without this the same unit would give other bytes
-    on a machine with more cores, or under Ray (which runs tasks with one
-    thread). Parallelism comes from units, one per core, instead.
+    BLAS results depend on the thread count in their last bits. The cpu
+    aligner no longer uses BLAS, but the paper profile's models do when they
+    run on CPU, and without this the same unit could give other bytes on a
+    machine with more cores, or under Ray (which runs tasks with one thread).
+    Parallelism comes from units, one per core, instead.
     """
     try:
         from threadpoolctl import threadpool_limits
