@@ -263,7 +263,7 @@ def split_member_name(name: str) -> tuple[str, str]:
     if not dot or not extension:
         raise ValueError(f"member {name!r} has no extension")
     if not KEY_PATTERN.match(key):
-        raise ValueError(f"member {name!r}: key {key!r} must match {KEY_PATTERN.pattern}")
+        raise ValueError(f"member {name!r} has a key {key!r} that does not match {KEY_PATTERN.pattern}")
     return key, extension
 
 
