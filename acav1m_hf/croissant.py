@@ -370,7 +370,8 @@ def safe_records(
     checks a shard (`acav1m_hf.validate.check_shard`: plain tar, only regular members named ``{key}.{extension}``,
     none over ``max_member_bytes``); a shard that fails raises `ValueError` naming it and the member. A tar with a
     remote ``contentUrl`` cannot be checked first and is refused: download the release (``acav1m download``).
-    The records are then read inside `safe_extraction`. See the module docstring about ``CROISSANT_CACHE``.
+    The records are then read inside `safe_extraction`, which stays in force until the generator is exhausted or
+    closed. See the module docstring about ``CROISSANT_CACHE``.
     """
     import mlcroissant as mlc
 
