@@ -200,7 +200,7 @@ class _MediaCheck:
     """`check_media` of every submitted sample on a thread pool (the decoders release the GIL).
 
     At most a few samples per worker are in flight, so memory stays bounded on any release size; problems come
-    back in submission order, so the report is the same on every run. Disabled, it does nothing.
+    back in the order of the shards, whatever the order the threads finish in. Disabled, it does nothing.
     """
 
     def __init__(self, enabled: bool, workers: int | None) -> None:
