@@ -8,6 +8,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from acav1m_hf.schema import MAX_MEMBER_BYTES
+
 
 def _curate(args: argparse.Namespace) -> int:
     from curation.config import CurationConfig
@@ -47,7 +49,7 @@ def _curate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from acav1m_hf.validate import validate_release
 
-    errors = validate_release(args.release)
+    errors = validate_release(args.release, media=args.media, max_member_bytes=args.max_member_bytes)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if errors:
@@ -174,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=text)
         p.add_argument("release", help="release folder")
         p.set_defaults(run=run)
+    validate = commands.choices["validate"]
+    validate.add_argument("--media", action="store_true", help="also decode every mp4, flac, jpg and mask.png member")
+    validate.add_argument(
+        "--max-member-bytes", type=int, default=MAX_MEMBER_BYTES, help="refuse a tar member larger than this"
+    )
 
     p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")
     p.add_argument("-o", "--output", default="acav1m")

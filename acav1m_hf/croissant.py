@@ -24,18 +24,26 @@ of the contentUrl>`` and never refreshes it. The contentUrl is relative
 ``CROISSANT_CACHE`` at a fresh directory per release before loading media
 records. mlcroissant 1.1.1 also yields nothing on a second pass over a media
 record set of the same ``mlc.Dataset``: open a new one per pass.
+
+mlcroissant 1.1.1 extracts with a bare ``tarfile.extractall``: a hostile shard
+(a member ``../../x``, a link) writes outside that cache. `safe_records` checks
+every shard first, as ``acav1m validate`` does, and reads the records inside
+`safe_extraction`, which makes every tar extraction use ``tarfile.data_filter``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from acav1m_hf import datasheet
 from acav1m_hf.release import CROISSANT, METADATA_DIR, REPORT, file_sha256, index_name, list_shards
-from acav1m_hf.schema import MEMBERS, SCHEMA_VERSION, SPLITS, Field, Member, index_columns
+from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, SPLITS, Field, Member, index_columns
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 
@@ -326,3 +334,60 @@ def write_croissant(root: Path) -> Path:
     tmp.write_text(dumps(build_croissant(root)), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+# --------------------------------------------------------------------------- reading with mlcroissant, safely
+
+
+@contextlib.contextmanager
+def safe_extraction() -> Iterator[None]:
+    """Within the block, every ``tarfile`` extraction without an explicit filter uses ``tarfile.data_filter``.
+
+    mlcroissant 1.1.1 calls ``tar.extractall(target)`` with no filter, which on Python 3.11 and 3.12 trusts every
+    member: ``../../x``, an absolute path or a link writes wherever it points. Since Python 3.11.4 such a call
+    takes its filter from ``TarFile.extraction_filter``; ``data_filter`` refuses (``tarfile.FilterError``) any
+    member that would land outside the target, links that point outside it, device files and FIFOs, and drops
+    set-uid bits. The setting is process-wide while the block runs (other threads get the stricter filter too).
+    """
+    previous = tarfile.TarFile.__dict__["extraction_filter"]  # the raw attribute: a staticmethod if someone set one
+    tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)
+    try:
+        yield
+    finally:
+        tarfile.TarFile.extraction_filter = previous
+
+
+_EXTRACTED = {"application/x-tar", "application/zip"}
+"""File objects that mlcroissant extracts; it opens either kind as a tar when the bytes are one."""
+
+
+def safe_records(
+    root: str | Path, record_set: str, *, max_member_bytes: int = MAX_MEMBER_BYTES
+) -> Iterator[dict[str, Any]]:
+    """The records of ``record_set`` of the local release at ``root``, read with mlcroissant, never outside its cache.
+
+    Before mlcroissant opens anything, every archive that ``croissant.json`` lists is checked like ``acav1m validate``
+    checks a shard (`acav1m_hf.validate.check_shard`: plain tar, only regular members named ``{key}.{extension}``,
+    none over ``max_member_bytes``); a shard that fails raises `ValueError` naming it and the member. A tar with a
+    remote ``contentUrl`` cannot be checked first and is refused: download the release (``acav1m download``).
+    The records are then read inside `safe_extraction`, which stays in force until the generator is exhausted or
+    closed. See the module docstring about ``CROISSANT_CACHE``.
+    """
+    import mlcroissant as mlc
+
+    from acav1m_hf.validate import check_shard
+
+    root = Path(root)
+    croissant = json.loads((root / CROISSANT).read_text(encoding="utf-8"))
+    for entry in croissant.get("distribution", []):
+        url, formats = entry.get("contentUrl"), entry.get("encodingFormat")
+        if not url or not set([formats] if isinstance(formats, str) else formats or []) & _EXTRACTED:
+            continue
+        if "://" in url:
+            raise ValueError(f"{root / CROISSANT}: shard {url} is remote and cannot be checked before loading")
+        try:
+            check_shard(root / url, max_member_bytes)
+        except (ValueError, tarfile.TarError, OSError, EOFError) as exc:
+            raise ValueError(f"{url}: refused, {exc}") from exc
+    with safe_extraction():
+        yield from mlc.Dataset(jsonld=str(root / CROISSANT)).records(record_set)

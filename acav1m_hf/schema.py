@@ -2,7 +2,8 @@
 
 Everything else derives from the declarations in this module:
 
-* the tar members of a WebDataset sample (`MEMBERS`),
+* the tar members of a WebDataset sample (`MEMBERS`) and what a shard's members may be (`check_member`,
+  `split_member_name`, `MAX_MEMBER_BYTES`, uncompressed: `compression`),
 * the metadata fields of its ``json`` member (`METADATA`),
 * the Hugging Face ``Features`` written into the dataset card (`hf_features`),
 * the flat columns of the Parquet index and of the Croissant record set
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -227,6 +229,67 @@ MEMBERS: tuple[Member, ...] = (
     ),
 )
 MEMBER_EXTENSIONS = tuple(m.extension for m in MEMBERS)
+
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+"""Default cap on one tar member's size for readers that check shards (``validate``, ``stream``).
+
+A curated member is a few MB (a 10-s clip at 384 px is about 1 MB); 256 MiB still fits a ten-minute 1080p clip.
+The cap stops a hostile shard from making a reader allocate gigabytes; readers take a parameter to change it."""
+
+COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+"""Leading bytes of compressed files. Shards are plain tars: a compressed ``.tar`` is refused, not silently
+expanded (a small gzip file can expand to gigabytes)."""
+
+
+def compression(head: bytes) -> str | None:
+    """The compression a file starting with ``head`` uses (``"gzip"``, ...), or ``None`` for an uncompressed file."""
+    return next((name for magic, name in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+
+
+def split_member_name(name: str) -> tuple[str, str]:
+    """``(key, extension)`` of a shard member named ``{key}.{extension}``, split at the first dot (WebDataset's rule).
+
+    Raises `ValueError` with the reason for any other name: a folder part, ``..`` or an absolute path (an extracting
+    reader such as mlcroissant or ``tar -x`` would write outside its folder), no extension, or a key outside
+    `KEY_PATTERN`. Whether the extension is one of `MEMBERS` is `validate_sample`'s business.
+    """
+    if name.startswith("/"):
+        raise ValueError(f"member {name!r} is an absolute path")
+    if ".." in name.split("/"):
+        raise ValueError(f"member {name!r} has a '..' part")
+    if "/" in name:
+        raise ValueError(f"member {name!r} has a folder part")
+    key, dot, extension = name.partition(".")
+    if not dot or not extension:
+        raise ValueError(f"member {name!r} has no extension")
+    if not KEY_PATTERN.match(key):
+        raise ValueError(f"member {name!r} has a key {key!r} that does not match {KEY_PATTERN.pattern}")
+    return key, extension
+
+
+_MEMBER_TYPES = {
+    tarfile.DIRTYPE: "a directory",
+    tarfile.SYMTYPE: "a symlink",
+    tarfile.LNKTYPE: "a hardlink",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a FIFO",
+}
+
+
+def check_member(info: tarfile.TarInfo, max_bytes: int = MAX_MEMBER_BYTES) -> tuple[str, str]:
+    """``(key, extension)`` of a tar member that is safe to read; `ValueError` with the reason otherwise.
+
+    Only regular files belong in a shard: a directory, symlink, hardlink, device or FIFO member is refused (a link
+    would let an extracting reader write or read through it), and so is a member over ``max_bytes``.
+    """
+    if not info.isreg():
+        kind = _MEMBER_TYPES.get(info.type, f"of tar type {info.type!r}, not a regular file")
+        raise ValueError(f"member {info.name!r} is {kind}")
+    key, extension = split_member_name(info.name)
+    if info.size > max_bytes:
+        raise ValueError(f"member {info.name!r} is {info.size} bytes, over the limit of {max_bytes}")
+    return key, extension
 
 
 # --------------------------------------------------------------------------- derived: fields

@@ -42,6 +42,7 @@ import os
 import re
 import shutil
 import tarfile
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from acav1m_hf.release import CARD, CROISSANT, REPORT, SHARD_PATTERN, index_name, list_shards
-from acav1m_hf.schema import KEY_PATTERN, SPLITS
+from acav1m_hf.schema import KEY_PATTERN, SPLITS, check_member
+from acav1m_hf.validate import open_shard
 
 DEFAULT_CHUNK_ROWS = 5_000
 DEFAULT_MAX_MEDIA = 200
@@ -113,28 +115,45 @@ def build_site(
     when given (e.g. the Hub's ``resolve/main/``), else to their path relative to
     ``out`` (works when the site lives inside or next to the release).
     ``repo_id`` (``org/name``) fills the ``load_dataset`` examples.
+
+    The site is built in a hidden folder beside ``out`` and moved in when complete, replacing only what a build
+    writes. A shard that cannot be read (truncated, empty, compressed, a refused member, a clip the index puts
+    there but the shard lacks) raises `ValueError` naming the shard and the reason, and leaves ``out`` as it was.
     """
     root, out = Path(root), Path(out)
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
-    _prepare_out(out)
-    card_meta, card_body = _read_card(root)
-    report = _read_json(root / REPORT)
-    links = _Links(root, out, base_url)
+    _check_out(out)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # innermost first
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Built beside ``out`` and moved in at the end: a shard that fails half-way leaves ``out`` as it was.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        _prepare_out(staging)
+        card_meta, card_body = _read_card(root)
+        report = _read_json(root / REPORT)
+        links = _Links(root, out, base_url)
 
-    index = _build_index(root, out, chunk_rows, max_media)
-    _write_terms(out, index.terms)
-    _write_js(out / "data" / "manifest.js", "ACAV.manifest", index.manifest(links, report))
+        index = _build_index(root, staging, chunk_rows, max_media)
+        _write_terms(staging, index.terms)
+        _write_js(staging / "data" / "manifest.js", "ACAV.manifest", index.manifest(links, report))
 
-    if (root / CROISSANT).is_file():
-        shutil.copyfile(root / CROISSANT, out / CROISSANT)
-    for name in ("style.css", "browse.js"):
-        shutil.copyfile(ASSETS / name, out / "assets" / name)
+        if (root / CROISSANT).is_file():
+            shutil.copyfile(root / CROISSANT, staging / CROISSANT)
+        for name in ("style.css", "browse.js"):
+            shutil.copyfile(ASSETS / name, staging / "assets" / name)
 
-    context = _Context(root, card_meta, card_body, report, index, links, repo_id)
-    (out / "index.html").write_text(_render_overview(context), encoding="utf-8")
-    (out / "browse.html").write_text(_render_browse(context), encoding="utf-8")
-    (out / "distributions.html").write_text(_render_distributions(context), encoding="utf-8")
+        context = _Context(root, card_meta, card_body, report, index, links, repo_id)
+        (staging / "index.html").write_text(_render_overview(context), encoding="utf-8")
+        (staging / "browse.html").write_text(_render_browse(context), encoding="utf-8")
+        (staging / "distributions.html").write_text(_render_distributions(context), encoding="utf-8")
+        _install(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # only the folders this run created, empty again
+            folder.rmdir()
+        raise
+    staging.rmdir()
     return out
 
 
@@ -161,18 +180,31 @@ def serve(site_dir: Path, port: int = 8000) -> None:
 # --------------------------------------------------------------------------- output folder
 
 
-def _prepare_out(out: Path) -> None:
+def _check_out(out: Path) -> None:
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"{out} exists and is not a folder")
         if any(out.iterdir()) and not (out / MARKER).exists():
             raise FileExistsError(f"{out} is not empty and was not made by `acav1m site`; refusing to overwrite it")
-        for name in ("assets", "data", "media"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        (out / CROISSANT).unlink(missing_ok=True)
+
+
+def _prepare_out(out: Path) -> None:
     for sub in ("assets", "data/chunks", "data/terms", "media"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("Built by `acav1m site`; the folder is replaced on rebuild.\n", encoding="utf-8")
+
+
+def _install(staging: Path, out: Path) -> None:
+    """Replace what an earlier build wrote in ``out`` with the finished build; anything else in ``out`` stays."""
+    out.mkdir(exist_ok=True)
+    for name in {"assets", "data", "media", CROISSANT, *(p.name for p in staging.iterdir())}:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        if (staging / name).exists():
+            os.replace(staging / name, target)
 
 
 def _write_js(path: Path, call: str, *args: Any) -> int:
@@ -481,22 +513,27 @@ def _extract_media(root: Path, out: Path, by_shard: Mapping[str, list[str]]) -> 
     """Copy the chosen clips' media members from their shards; return key -> members copied."""
     copied: dict[str, set[str]] = {}
     for shard, keys in by_shard.items():
-        wanted = set(keys)
-        with tarfile.open(root / shard, "r:") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                name = member.name.rsplit("/", 1)[-1]
-                key, _, ext = name.partition(".")
-                if key not in wanted or ext not in MEDIA_MEMBERS:
-                    continue
-                source = tar.extractfile(member)
-                if source is None:
-                    continue
-                with source, open(out / "media" / f"{key}.{ext}", "wb") as target:
-                    shutil.copyfileobj(source, target)
-                copied.setdefault(key, set()).add(ext)
-    return {k: v for k, v in copied.items() if "mp4" in v}
+        try:
+            _copy_media(root / shard, out / "media", set(keys), copied)
+        except ValueError as exc:  # refused by open_shard or check_member, or a clip missing: the reason says which
+            raise ValueError(f"{shard}: {exc}") from exc
+        except (tarfile.TarError, EOFError) as exc:
+            raise ValueError(f"{shard}: unreadable tar ({exc})") from exc
+    return copied
+
+
+def _copy_media(shard: Path, media: Path, wanted: set[str], copied: dict[str, set[str]]) -> None:
+    with open_shard(shard, "r:") as tar:
+        for member in tar:
+            key, ext = check_member(member)
+            if key not in wanted or ext not in MEDIA_MEMBERS:
+                continue
+            with tar.extractfile(member) as source, open(media / f"{key}.{ext}", "wb") as target:
+                shutil.copyfileobj(source, target)
+            copied.setdefault(key, set()).add(ext)
+    missing = sorted(k for k in wanted if "mp4" not in copied.get(k, ()))
+    if missing:  # tarfile ends quietly at a cut between two members
+        raise ValueError(f"no mp4 for {missing[0]}, which the index puts in it (truncated, or not the indexed shard)")
 
 
 # --------------------------------------------------------------------------- card and report
@@ -811,7 +848,7 @@ for sample in wds.WebDataset("{pattern}", shardshuffle=False):
     )
 
     downloads = []
-    if (ctx.links.out / CROISSANT).is_file():
+    if (ctx.root / CROISSANT).is_file():  # build_site copies it into the site
         downloads.append(('<a href="croissant.json">croissant.json</a>', "Croissant 1.0 JSON-LD (copy)", ""))
     for name in (CARD, REPORT):
         if (ctx.root / name).is_file():

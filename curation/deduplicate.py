@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from acav1m_hf.schema import split_member_name
 from curation.config import CurationConfig
 from curation.models.dedup import clip_vector, near_duplicates
 from curation.records import Sample
@@ -114,7 +115,7 @@ def _rewrite_part(store: Store, rel: str, drop: set[str]) -> dict[str, Any] | No
         tarfile.open(fileobj=out, mode="w|") as target,
     ):
         for info in source:
-            key = info.name.rsplit("/", 1)[-1].split(".", 1)[0]
+            key, _ = split_member_name(info.name)
             if key not in drop:
                 target.addfile(info, source.extractfile(info))
                 samples.add(key)

@@ -18,7 +18,17 @@ import numpy as np
 import pytest
 
 from acav1m_hf import datasheet
-from acav1m_hf.croissant import CLIPS, CONFORMS_TO, DATA_TYPES, build_croissant, dumps, record_set_id
+from acav1m_hf.croissant import (
+    CLIPS,
+    CONFORMS_TO,
+    DATA_TYPES,
+    build_croissant,
+    dumps,
+    record_set_id,
+    safe_extraction,
+    safe_records,
+    write_croissant,
+)
 from acav1m_hf.release import CROISSANT, file_sha256, index_name, list_shards
 from acav1m_hf.schema import MEMBERS, flatten, index_columns
 
@@ -159,10 +169,8 @@ def test_mlcroissant_reads_metadata_and_rai(release: Path, croissant_cache: Path
 
 
 def test_clips_records_are_exactly_the_shards_samples(release: Path, croissant_cache: Path):
-    import mlcroissant as mlc
-
     samples = _shard_samples(release)
-    records = list(mlc.Dataset(jsonld=str(release / CROISSANT)).records(CLIPS))
+    records = list(safe_records(release, CLIPS))
     keys = [r[f"{CLIPS}/key"].decode() for r in records]
     assert sorted(keys) == sorted(samples) and len(keys) == len(set(keys))
     for key, record in zip(keys, records, strict=True):
@@ -174,14 +182,12 @@ def test_clips_records_are_exactly_the_shards_samples(release: Path, croissant_c
 
 
 def test_media_records_are_the_tar_members_joined_by_key(release: Path, croissant_cache: Path):
-    import mlcroissant as mlc
     from PIL import Image
 
     samples = _shard_samples(release)
-    dataset = mlc.Dataset(jsonld=str(release / CROISSANT))
     for member in MEMBERS:
         rs = record_set_id(member)
-        got = {r[f"{rs}/key"].decode(): r[f"{rs}/content"] for r in dataset.records(rs)}
+        got = {r[f"{rs}/key"].decode(): r[f"{rs}/content"] for r in safe_records(release, rs)}
         expected = {key: members[member.extension] for key, members in samples.items() if member.extension in members}
         assert sorted(got) == sorted(expected), member.extension
         for key, content in got.items():
@@ -236,3 +242,64 @@ def test_bundled_croissant_validates(croissant_cache: Path):
     import mlcroissant as mlc
 
     assert mlc.Dataset(jsonld=str(SAMPLE_CROISSANT)).metadata.name == "ACAV-1M"
+
+
+# --------------------------------------------------------------------------- a hostile shard (mlcroissant extracts unfiltered)
+
+OUTSIDE = "../../outside.txt"
+"""A member that mlcroissant 1.1.1 extracts to ``$CROISSANT_CACHE/outside.txt``, outside its extract folder."""
+
+
+def _hostile_release(release: Path, tmp_path: Path) -> Path:
+    """A copy of the release whose first shard also holds `OUTSIDE`, with croissant.json's sha256 regenerated."""
+    root = Path(shutil.copytree(release, tmp_path / "hostile"))
+    shard = next(iter(list_shards(root).values()))[0]
+    with tarfile.open(shard, "a") as tar:
+        info = tarfile.TarInfo(OUTSIDE)
+        info.size = len(b"written outside")
+        tar.addfile(info, io.BytesIO(b"written outside"))
+    write_croissant(root)
+    return root
+
+
+def _written_outside(tmp_path: Path) -> list[Path]:
+    return sorted(tmp_path.rglob("outside.txt"))
+
+
+def test_unfiltered_mlcroissant_writes_a_hostile_member_outside_its_cache(
+    release: Path, tmp_path: Path, croissant_cache: Path
+):
+    """The hazard the safe path guards against is real: plain mlcroissant writes the member outside its cache."""
+    import mlcroissant as mlc
+
+    if sys.version_info >= (3, 14):  # Python 3.14 filters extractall by default; nothing to show there
+        pytest.skip("Python >= 3.14 applies tarfile's data filter by default")
+    root = _hostile_release(release, tmp_path)
+    list(mlc.Dataset(jsonld=str(root / CROISSANT)).records("txt"))
+    assert _written_outside(tmp_path) == [croissant_cache / "outside.txt"]
+
+
+def test_safe_records_refuses_a_hostile_shard_before_mlcroissant_opens_it(
+    release: Path, tmp_path: Path, croissant_cache: Path
+):
+    root = _hostile_release(release, tmp_path)
+    shard = next(iter(list_shards(root).values()))[0].relative_to(root).as_posix()
+    with pytest.raises(ValueError, match=f"^{shard}: refused, member '../../outside.txt' has a '..' part$"):
+        list(safe_records(root, "txt"))
+    assert _written_outside(tmp_path) == []
+    assert not croissant_cache.exists()  # mlcroissant never started
+
+
+def test_safe_extraction_stops_mlcroissant_writing_outside_its_cache(
+    release: Path, tmp_path: Path, croissant_cache: Path
+):
+    """The second line of defence, without the shard check: tarfile's data filter refuses the member."""
+    import mlcroissant as mlc
+
+    root = _hostile_release(release, tmp_path)
+    with safe_extraction(), pytest.raises(Exception, match="Extract") as raised:  # mlcroissant wraps the cause
+        list(mlc.Dataset(jsonld=str(root / CROISSANT)).records("txt"))
+    cause = raised.value.__cause__ or raised.value.__context__
+    assert isinstance(cause, tarfile.OutsideDestinationError) and OUTSIDE in str(cause)
+    assert _written_outside(tmp_path) == []
+    assert tarfile.TarFile.extraction_filter is None  # restored after the block

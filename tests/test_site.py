@@ -8,10 +8,13 @@ they fail instead: a site that was never opened in a browser is not tested.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
 import shutil
+import tarfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from acav1m_hf.release import CARD, index_name
+from acav1m_hf.release import CARD, index_name, list_shards
 from acav1m_hf.schema import SPLITS
 from acav1m_hf.site import MARKER, TERM_PATTERN, build_site, make_server, render_markdown
 from tests.conftest import HOSTILE_CAPTION
@@ -157,6 +160,72 @@ def test_refuses_to_overwrite_a_folder_it_did_not_make(release: Path, tmp_path: 
     with pytest.raises(FileExistsError):
         build_site(release, tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def _cut_between_members(shard: Path) -> None:
+    """Cut the shard before the header of its last sample: tarfile reads that as a shorter, well-formed archive."""
+    with tarfile.open(shard) as tar:
+        members = tar.getmembers()
+    last = members[-1].name.split(".", 1)[0]
+    shard.write_bytes(shard.read_bytes()[: next(m.offset for m in members if m.name.startswith(f"{last}."))])
+
+
+def _add_hostile_member(shard: Path) -> None:
+    with tarfile.open(shard, "a") as tar:
+        info = tarfile.TarInfo("../../outside.mp4")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+
+
+DAMAGE = {
+    "truncated": (
+        lambda shard: shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2]),
+        "unreadable tar (unexpected end of data)",
+    ),
+    "cut-between-members": (_cut_between_members, "which the index puts in it (truncated"),
+    "empty": (lambda shard: shard.write_bytes(b""), "unreadable tar (empty file)"),
+    "gzip": (lambda shard: shard.write_bytes(gzip.compress(shard.read_bytes())), "gzip-compressed, not a plain tar"),
+    "hostile-member": (_add_hostile_member, "member '../../outside.mp4' has a '..' part"),
+}
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_shard_stops_the_build_with_one_line_and_nothing_half_built(
+    release: Path, release_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    from acav1m_hf.cli import main
+
+    change, reason = DAMAGE[damage]
+    shard = next(iter(list_shards(release_copy).values()))[0]  # the first clips of a split get their media copied
+    change(shard)
+    relative = shard.relative_to(release_copy).as_posix()
+
+    fresh = tmp_path / "new" / "site"
+    assert main(["site", str(release_copy), "-o", str(fresh)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"acav1m site: {relative}: ") and reason in err and err.count("\n") == 1, err
+    assert not (tmp_path / "new").exists()  # not the site, not its staging folder, not the parent it made
+
+    built = build_site(release, tmp_path / "built")  # a good site, which a failed rebuild must leave as it was
+    (built / "CNAME").write_text("example.org\n")
+    before = _tree(built)
+    assert main(["site", str(release_copy), "-o", str(built)]) == 2
+    assert reason in capsys.readouterr().err
+    assert _tree(built) == before and sorted(p.name for p in tmp_path.iterdir()) == ["acav1m", "built"]
+
+
+def test_a_rebuild_replaces_what_it_wrote_and_keeps_what_a_user_added(release: Path, tmp_path: Path) -> None:
+    site = build_site(release, tmp_path / "site")
+    (site / "CNAME").write_text("example.org\n")
+    (site / "media" / "stale.mp4").write_bytes(b"from an older build")
+    build_site(release, site, max_media=1)
+    assert (site / "CNAME").read_text() == "example.org\n"
+    assert not (site / "media" / "stale.mp4").exists() and len(list((site / "media").glob("*.mp4"))) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging folder left beside it
 
 
 def test_server_is_local_and_answers_byte_ranges(site: Path) -> None:
