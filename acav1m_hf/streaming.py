@@ -296,8 +296,8 @@ class _ReadShards(PipelineStage):
     does is damaged or hostile): a compressed file (tarfile's own magic-byte detection; webdataset would gunzip it), a
     member that is not a regular file (link, device, FIFO, directory), a key outside `KEY_PATTERN` (``../x``,
     ``a/b``, an absolute path), and with ``unknown="error"`` a member outside the schema. A member over
-    ``max_member_bytes`` (its tar header's size) is never read; its sample carries ``__error__`` instead, as does a
-    sample with a member twice, and `_Decode` raises or skips it.
+    ``max_member_bytes`` (its tar header's size) is never read: its sample is yielded at once as ``__error__`` only
+    (as is one with a member twice), its other members are skipped unread, and `_Decode` raises or skips it.
     """
 
     def __init__(self, unknown: str, max_member_bytes: int) -> None:
@@ -323,6 +323,7 @@ class _ReadShards(PipelineStage):
                 f"{url}: {tar.fileobj.comptype}-compressed; ACAV-1M shards are plain tar, a compressed one is refused"
             )
         sample: dict[str, Any] | None = None
+        refused = None  # the key of a sample refused at one of its members: the rest stay unread
         while True:
             try:
                 info = tar.next()
@@ -332,25 +333,27 @@ class _ReadShards(PipelineStage):
                 break
             tar.members = []  # stream mode: keep no list of every TarInfo read
             key, ext = self._check(url, info)
-            if ext is None:
+            if ext is None or key == refused:
                 continue
             if sample is None or sample["__key__"] != key:
                 if sample is not None:
                     yield sample
                 sample = {"__key__": key, "__url__": url}
-            if "__error__" in sample:
-                continue  # already refused: the rest of its members stay unread
+            problem = None
             if ext in sample:
-                sample["__error__"] = f"member {ext} appears twice"
+                problem = f"member {ext} appears twice"
             elif info.size > self.max_member_bytes:
-                sample["__error__"] = (
+                problem = (
                     f"member {ext} is {info.size} bytes, over the limit of {self.max_member_bytes} (max_member_bytes)"
                 )
-            else:
-                try:
-                    sample[ext] = tar.extractfile(info).read()
-                except tarfile.TarError as exc:
-                    raise ValueError(f"{url}: unreadable tar at member {info.name!r} ({exc})") from exc
+            if problem is not None:
+                yield {"__key__": key, "__url__": url, "__error__": problem}  # now, before tarfile skips the member
+                sample, refused = None, key
+                continue
+            try:
+                sample[ext] = tar.extractfile(info).read()
+            except tarfile.TarError as exc:
+                raise ValueError(f"{url}: unreadable tar at member {info.name!r} ({exc})") from exc
         if sample is not None:
             yield sample
 
