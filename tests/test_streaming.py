@@ -616,3 +616,13 @@ def test_stateful_dataloader_workers_resume_from_the_streams_state_not_by_replay
     resumed = loader(state)
     assert head + [key for batch in resumed for key in batch["__key__"]] == full
     assert resumed.dataset.skipped == 0
+
+
+def test_webdataset_stages_chain_on_the_stream(four_shards: list[str]):
+    keys = keys_of(stream(four_shards, decode=False))
+    mapped = stream(four_shards, decode=False).map(lambda s: {**s, "seen": True})
+    assert [s["__key__"] for s in mapped if s["seen"]] == keys
+    batches = list(stream(four_shards, decode=False).batched(2, collation_fn=None))
+    assert [s["__key__"] for batch in batches for s in batch] == keys and len(batches[0]) == 2
+    with pytest.raises(NotImplementedError, match="equal_per_rank"):
+        stream(four_shards).with_epoch(10)
