@@ -273,7 +273,7 @@ class _SelectMembers:
 
 # --------------------------------------------------------------------------- reading and checking shards
 
-_LINK_KINDS = {
+_MEMBER_KINDS = {
     tarfile.SYMTYPE: "symbolic link",
     tarfile.LNKTYPE: "hard link",
     tarfile.DIRTYPE: "directory",
@@ -286,7 +286,7 @@ _LINK_KINDS = {
 def _kind(info: tarfile.TarInfo) -> str:
     if info.issparse():
         return "sparse file"
-    return _LINK_KINDS.get(info.type, f"member of type {info.type!r}")
+    return _MEMBER_KINDS.get(info.type, f"member of type {info.type!r}")
 
 
 class _ReadShards(PipelineStage):
@@ -318,7 +318,7 @@ class _ReadShards(PipelineStage):
             tar = tarfile.open(fileobj=fileobj, mode="r|*")
         except tarfile.TarError as exc:
             raise ValueError(f"{url}: not a tar file ({exc})") from exc
-        if tar.fileobj.comptype != "tar":
+        if tar.fileobj.comptype != "tar":  # what "r|*" detected from the magic bytes (tarfile's _Stream attribute)
             raise ValueError(
                 f"{url}: {tar.fileobj.comptype}-compressed; ACAV-1M shards are plain tar, a compressed one is refused"
             )
