@@ -29,6 +29,12 @@ AUDIO_SAMPLE_RATE = 16_000
 SPLITS = ("train", "validation", "test")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 """Keys never contain a dot: WebDataset readers split key and member at the first dot."""
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+"""Largest tar member a reader takes into memory (256 MiB, configurable where a reader accepts a limit).
+
+A curated 10-s clip's mp4 is a few MB (even 4K at 50 Mbit/s stays under 64 MB), so the cap never bites a real
+sample; it stops a hostile or damaged shard from making a reader allocate whatever size its tar header claims.
+"""
 
 SCALAR_KINDS = ("string", "int64", "float32", "bool")
 

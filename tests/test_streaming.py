@@ -1,18 +1,26 @@
-"""`acav1m_hf.streaming`: decoding, splitting by node and worker, shuffling, collation, and never unpickling."""
+"""`acav1m_hf.streaming`: decoding, splitting by node and worker, shuffling, collation, never unpickling, refusing
+hostile shards, skipping bad samples, equal epochs per rank, and resuming mid-epoch."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
+import logging
+import lzma
 import math
 import pathlib
 import pickle
+import re
 import tarfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import torch
@@ -20,7 +28,7 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from acav1m_hf.release import list_shards
-from acav1m_hf.schema import MEMBER_EXTENSIONS
+from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBER_EXTENSIONS
 from acav1m_hf.streaming import collate, decode_audio, decode_video, member_extension, resolve_shards, stream
 
 
@@ -261,3 +269,360 @@ def test_collate_pads_audio_and_frames_and_keeps_metadata_lists():
     odd["mp4"] = torch.zeros((2, 3, 8, 8), dtype=torch.uint8)
     with pytest.raises(ValueError, match="mp4 shapes differ"):
         collate([sample("a", 5, 2, True), odd])
+
+
+# --------------------------------------------------------------------------- hostile and damaged shards
+
+
+def tar_of(members: list[tuple[str, bytes] | tarfile.TarInfo]) -> io.BytesIO:
+    """An uncompressed tar of (name, data) and data-less members, without end-of-archive blocks (see `finished`)."""
+    buf = io.BytesIO()
+    tar = tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT)
+    for member in members:
+        if isinstance(member, tarfile.TarInfo):
+            tar.addfile(member)
+            continue
+        info = tarfile.TarInfo(member[0])
+        info.size = len(member[1])
+        tar.addfile(info, io.BytesIO(member[1]))
+    return buf
+
+
+def members_of(sample: dict[str, bytes], key: str | None = None) -> list[tuple[str, bytes]]:
+    return [(f"{key or sample['__key__']}.{ext}", data) for ext, data in sample.items() if ext != "__key__"]
+
+
+def finished(buf: io.BytesIO) -> bytes:
+    return buf.getvalue() + b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+@pytest.mark.parametrize("name, compress", [("gz", gzip.compress), ("bz2", bz2.compress), ("xz", lzma.compress)])
+def test_a_compressed_shard_is_refused_naming_it(four_shards: list[str], tmp_path: Path, name: str, compress):
+    path = tmp_path / "train-00000.tar"
+    path.write_bytes(compress(Path(four_shards[0]).read_bytes()))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {name}-compressed"):
+        list(stream([str(path)], decode=False))
+    assert keys_of(stream(four_shards[:1], decode=False))  # the same shard uncompressed reads
+
+
+def test_a_member_over_the_limit_is_refused_before_it_is_read(all_samples, tmp_path: Path):
+    good = all_samples[0]
+    buf = tar_of(members_of(good))
+    huge = tarfile.TarInfo("huge.mp4")
+    huge.size = 1 << 30
+    buf.write(huge.tobuf(tarfile.GNU_FORMAT))  # and no data: reading the member would fail on a truncated tar
+    path = tmp_path / "train-00000.tar"
+    path.write_bytes(buf.getvalue())
+
+    it = iter(stream([str(path)], decode=False))
+    assert next(it)["__key__"] == good["__key__"]
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: sample 'huge': member mp4 is 1073741824 bytes"):
+        next(it)
+    assert MAX_MEMBER_BYTES < 1 << 30
+
+
+def test_the_member_limit_is_configurable(four_shards: list[str]):
+    sizes = {s["__key__"]: max(len(v) for k, v in s.items() if k != "__key__") for s in read_raw(Path(four_shards[0]))}
+    limit = sorted(sizes.values())[len(sizes) // 2]  # the largest member of about half the samples is over it
+    with pytest.raises(ValueError, match=rf"member \S+ is \d+ bytes, over the limit of {limit}"):
+        list(stream(four_shards[:1], decode=False, max_member_bytes=limit))
+    data = stream(four_shards[:1], decode=False, max_member_bytes=limit, on_error="skip")
+    assert keys_of(data) == [k for k, n in sizes.items() if n <= limit]
+    assert data.skipped == sum(n > limit for n in sizes.values()) > 0
+
+
+def _special(name: str, kind: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, "/etc/passwd"
+    return info
+
+
+@pytest.mark.parametrize(
+    "member, reason",
+    [
+        (_special("s.mp4", tarfile.SYMTYPE), "is a symbolic link"),
+        (_special("s.mp4", tarfile.LNKTYPE), "is a hard link"),
+        (_special("s.mp4", tarfile.FIFOTYPE), "is a FIFO"),
+        (_special("s.mp4", tarfile.CHRTYPE), "is a character device"),
+        (_special("s", tarfile.DIRTYPE), "is a directory"),
+        ("../../x/s.txt", "key '../../x/s' does not match"),
+        ("/tmp/s.mp4", "key '/tmp/s' does not match"),
+        ("a/s.mp4", "key 'a/s' does not match"),
+        ("s p.mp4", "key 's p' does not match"),
+    ],
+)
+def test_links_devices_and_keys_outside_the_pattern_are_refused(all_samples, tmp_path: Path, member, reason: str):
+    if isinstance(member, str):
+        member, name = (member, b"abc"), member
+    else:
+        name = member.name
+    buf = tar_of([*members_of(all_samples[0]), member])
+    path = tmp_path / "train-00000.tar"
+    path.write_bytes(finished(buf))
+    for on_error in ("raise", "skip"):  # a hostile shard is refused either way
+        with pytest.raises(
+            ValueError, match=rf"^{re.escape(str(path))}: member '{re.escape(name)}'.* {re.escape(reason)}"
+        ):
+            list(stream([str(path)], decode=False, on_error=on_error))
+
+
+def test_a_whole_sample_under_a_traversal_key_is_refused(all_samples, tmp_path: Path):
+    path = tmp_path / "train-00000.tar"
+    path.write_bytes(finished(tar_of(members_of(all_samples[0], key="../evil"))))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: member '\.\./evil\.\S+': key '\.\./evil'"):
+        list(stream([str(path)], decode=False))
+
+
+def test_a_sample_missing_a_required_member_raises_or_is_skipped(all_samples, tmp_path: Path, caplog):
+    a, b, c = (dict(s) for s in all_samples[:3])
+    del b["flac"], b["jpg"]
+    shard = write_shards([a, b, c], tmp_path / "data", 1)
+    expected = rf"{re.escape(shard[0])}: sample '{b['__key__']}': required members flac, jpg missing"
+    with pytest.raises(ValueError, match=expected):
+        list(stream(shard, decode=False))
+    data = stream(shard, decode=False, on_error="skip")
+    with caplog.at_level(logging.WARNING, logger="acav1m_hf.streaming"):
+        assert keys_of(data) == [a["__key__"], c["__key__"]]
+    assert data.skipped == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped a sample: {shard[0]}: sample '{b['__key__']}': required members flac, jpg missing"
+    ]
+
+
+# --------------------------------------------------------------------------- corrupt samples
+
+
+def test_a_corrupt_mp4_mid_shard_raises_naming_it_or_is_skipped_and_counted(all_samples, tmp_path: Path, caplog):
+    samples = [dict(s) for s in all_samples[:3]]
+    samples[1]["mp4"] = b"not an mp4 " * 100
+    bad = samples[1]["__key__"]
+    shard = write_shards(samples, tmp_path / "data", 1)
+    small = {"fps": 1.0, "size": 16, "max_frames": 1}
+
+    it = iter(stream(shard, **small))
+    assert next(it)["__key__"] == samples[0]["__key__"]
+    with pytest.raises(ValueError, match=rf"^{bad}\.mp4 in {re.escape(shard[0])}: cannot decode"):
+        next(it)
+
+    data = stream(shard, on_error="skip", **small)
+    with caplog.at_level(logging.WARNING, logger="acav1m_hf.streaming"):
+        got = [s for s in data]
+    assert [s["__key__"] for s in got] == [samples[0]["__key__"], samples[2]["__key__"]]
+    assert all(s["mp4"].shape[1:] == (3, 16, 16) for s in got)
+    assert data.skipped == 1
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and f"{bad}.mp4 in {shard[0]}: cannot decode" in record.getMessage()
+
+
+def test_skips_in_dataloader_workers_add_up_in_the_main_process(all_samples, tmp_path: Path):
+    samples = [dict(s) for s in all_samples[:4]]
+    for s in samples[1::2]:
+        s["mp4"] = b"garbage"
+    shards = write_shards(samples, tmp_path / "data", 2)  # one corrupt sample in each shard, one shard per worker
+    data = stream(shards, on_error="skip", fps=1.0, size=16, max_frames=1)
+    loader = DataLoader(data, batch_size=None, num_workers=2)
+    assert sorted(s["__key__"] for s in loader) == sorted(s["__key__"] for s in samples[0::2])
+    assert data.skipped == 2
+
+
+def test_on_error_must_be_raise_or_skip(four_shards: list[str]):
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip', got 'ignore'"):
+        stream(four_shards, on_error="ignore")
+
+
+# --------------------------------------------------------------------------- equal epochs per rank
+
+
+def indexed_release(samples: list[dict[str, bytes]], root: Path, n: int) -> Path:
+    """``n`` train shards of ``samples`` under ``root/data`` and a Parquet index listing each sample's shard."""
+    shards = write_shards(samples, root / "data", n)
+    rows = [(Path(p).relative_to(root).as_posix(), s["__key__"]) for p in shards for s in read_raw(Path(p))]
+    (root / "metadata").mkdir()
+    pq.write_table(
+        pa.table({"shard": [r[0] for r in rows], "key": [r[1] for r in rows]}), root / "metadata" / "train.parquet"
+    )
+    return root
+
+
+def per_rank(monkeypatch, world: int, make) -> list[list[str]]:
+    out = []
+    for rank in range(world):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        out.append(make())
+    return out
+
+
+def test_equal_per_rank_gives_every_rank_the_same_number_of_samples(all_samples, tmp_path: Path, monkeypatch):
+    assert len(all_samples) >= 3
+    root = indexed_release(all_samples, tmp_path, 3)
+    plain = per_rank(monkeypatch, 2, lambda: keys_of(stream(root, decode=False)))
+    equal = per_rank(monkeypatch, 2, lambda: keys_of(stream(root, decode=False, equal_per_rank=True)))
+    assert len(plain[0]) > len(plain[1])  # two shards against one: a DDP job would hang at rank 1's last step
+    assert len(equal[0]) == len(equal[1]) == len(plain[0])
+    assert equal[0] == plain[0]
+    assert equal[1] == (plain[1] * 2)[: len(plain[0])]  # the shorter rank wraps around: nothing is left out
+
+    shuffled = per_rank(monkeypatch, 2, lambda: keys_of(stream(root, decode=False, equal_per_rank=True, shuffle=3)))
+    assert len(shuffled[0]) == len(shuffled[1]) and sorted(set(shuffled[1])) == sorted(plain[1])
+
+
+def test_equal_per_rank_with_dataloader_workers(all_samples, tmp_path: Path, monkeypatch):
+    root = indexed_release(all_samples, tmp_path, 5)  # ranks get 3 and 2 shards, dealt to 2 workers each
+
+    def count() -> int:
+        return sum(
+            1 for _ in DataLoader(stream(root, decode=False, equal_per_rank=True), batch_size=None, num_workers=2)
+        )
+
+    plain = per_rank(monkeypatch, 2, lambda: len(keys_of(stream(root, decode=False))))
+    counts = per_rank(monkeypatch, 2, count)
+    assert plain[0] != plain[1] and counts[0] == counts[1] >= max(plain)
+
+
+def test_equal_per_rank_needs_the_index_and_a_shard_per_worker(all_samples, tmp_path: Path, monkeypatch):
+    root = indexed_release(all_samples, tmp_path, 3)
+    shards = [str(p) for p in list_shards(root)["train"]]
+    with pytest.raises(ValueError, match="equal_per_rank needs a release folder"):
+        stream(shards, equal_per_rank=True)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    loader = DataLoader(stream(root, decode=False, equal_per_rank=True), batch_size=None, num_workers=2)
+    with pytest.raises(
+        ValueError, match=r"rank 1, DataLoader worker 1 has no samples \(3 shards for 2 ranks x 2 workers\)"
+    ):
+        list(loader)
+    (root / "metadata" / "train.parquet").unlink()
+    with pytest.raises(ValueError, match=r"metadata/train\.parquet not found"):
+        stream(root, equal_per_rank=True)
+
+
+# --------------------------------------------------------------------------- resuming mid-epoch
+
+
+@pytest.mark.parametrize("shuffle", [0, 4])
+def test_a_restored_stream_yields_exactly_the_rest_of_the_epoch(four_shards: list[str], shuffle: int):
+    def make():
+        data = stream(four_shards, decode=False, shuffle=shuffle, seed=7)
+        data.set_epoch(3)
+        return data
+
+    full = keys_of(make())
+    assert full != keys_of(stream(four_shards, decode=False, shuffle=shuffle, seed=7)) or not shuffle
+    for k in (0, 1, len(full) // 2, len(full) - 1, len(full)):
+        first = make()
+        it = iter(first)
+        head = [next(it)["__key__"] for _ in range(k)]
+        state = first.state_dict()
+        assert json.loads(json.dumps(state)) == state  # plain ints: fits any checkpoint
+        second = make()
+        second.load_state_dict(state)
+        assert head + keys_of(second) == full, k
+        assert second.state_dict() == {"epoch": 4, "consumed": 0, "yielded": 0}  # the epoch ended
+
+
+def test_resume_does_not_decode_what_was_already_consumed(all_samples, tmp_path: Path):
+    samples = [dict(s) for s in all_samples[:4]]
+    samples[1]["mp4"] = b"garbage"
+    shard = write_shards(samples, tmp_path / "data", 1)
+    small = {"fps": 1.0, "size": 16, "max_frames": 1, "on_error": "skip"}
+    first = stream(shard, **small)
+    it = iter(first)
+    assert [next(it)["__key__"] for _ in range(2)] == [samples[0]["__key__"], samples[2]["__key__"]]
+    assert first.skipped == 1
+    second = stream(shard, **small)
+    second.load_state_dict(first.state_dict())
+    assert keys_of(second) == [samples[3]["__key__"]] and second.skipped == 0
+
+
+def test_resume_across_the_wrap_around_of_equal_per_rank(all_samples, tmp_path: Path, monkeypatch):
+    root = indexed_release(all_samples, tmp_path, 3)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    full = keys_of(stream(root, decode=False, equal_per_rank=True))
+    for k in range(len(full) + 1):
+        first = stream(root, decode=False, equal_per_rank=True)
+        it = iter(first)
+        head = [next(it)["__key__"] for _ in range(k)]
+        second = stream(root, decode=False, equal_per_rank=True)
+        second.load_state_dict(first.state_dict())
+        assert head + keys_of(second) == full, k
+
+
+def test_set_epoch_refuses_to_drop_a_restored_mid_epoch_position(four_shards: list[str]):
+    data = stream(four_shards, decode=False)
+    data.load_state_dict({"epoch": 2, "consumed": 3, "yielded": 3})
+    with pytest.raises(ValueError, match=r"restored 3 samples into epoch 2; call set_epoch\(2\) to resume it"):
+        data.set_epoch(0)
+    data.set_epoch(2)
+    assert data.state_dict() == {"epoch": 2, "consumed": 3, "yielded": 3}
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_stateful_dataloader_resumes_mid_epoch_in_order(four_shards: list[str], num_workers: int):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    def loader(state: dict | None = None) -> StatefulDataLoader:
+        data = stream(four_shards, decode=False, shuffle=3, seed=5)
+        data.set_epoch(1)
+        dl = StatefulDataLoader(data, batch_size=2, num_workers=num_workers, collate_fn=collate)
+        if state is not None:
+            dl.load_state_dict(state)
+        return dl
+
+    full = [key for batch in loader() for key in batch["__key__"]]
+    assert sorted(full) == sorted(keys_of(stream(four_shards, decode=False)))
+    dl = loader()
+    it = iter(dl)
+    head = [key for _ in range(3) for key in next(it)["__key__"]]
+    state = dl.state_dict()
+    del it
+    rest = [key for batch in loader(state) for key in batch["__key__"]]
+    assert head + rest == full
+
+
+def test_stateful_dataloader_workers_resume_from_the_streams_state_not_by_replaying(all_samples, tmp_path: Path):
+    """Each worker's copy restores its own position: the samples it had consumed are not decoded again.
+
+    A corrupt sample first in each worker's first shard is skipped (and counted) by the first run; the restored run
+    never sees it. torchdata's fallback for a dataset without ``state_dict`` replays the batches, and would skip it
+    again.
+    """
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    samples = [dict(s) for s in all_samples]
+    shards = write_shards(samples, tmp_path / "data", 4)
+    for path in shards[:2]:  # workers 0 and 1 read shards 0, 2 and 1, 3
+        raw = read_raw(Path(path))
+        raw[0]["mp4"] = b"garbage"
+        write_shards(raw, tmp_path / "one", 1)
+        Path(tmp_path / "one" / "train-00000.tar").replace(path)
+
+    def loader(state: dict | None = None) -> StatefulDataLoader:
+        data = stream(shards, on_error="skip", fps=1.0, size=16, max_frames=1)
+        dl = StatefulDataLoader(data, batch_size=2, num_workers=2, collate_fn=collate)
+        if state is not None:
+            dl.load_state_dict(state)
+        return dl
+
+    whole = loader()
+    full = [key for batch in whole for key in batch["__key__"]]
+    assert whole.dataset.skipped == 2 and len(full) == len(samples) - 2
+    dl = loader()
+    it = iter(dl)
+    head = [key for _ in range(2) for key in next(it)["__key__"]]  # one batch from each worker
+    state = dl.state_dict()
+    del it
+    resumed = loader(state)
+    assert head + [key for batch in resumed for key in batch["__key__"]] == full
+    assert resumed.dataset.skipped == 0
+
+
+def test_webdataset_stages_chain_on_the_stream(four_shards: list[str]):
+    keys = keys_of(stream(four_shards, decode=False))
+    mapped = stream(four_shards, decode=False).map(lambda s: {**s, "seen": True})
+    assert [s["__key__"] for s in mapped if s["seen"]] == keys
+    batches = list(stream(four_shards, decode=False).batched(2, collation_fn=None))
+    assert [s["__key__"] for batch in batches for s in batch] == keys and len(batches[0]) == 2
+    with pytest.raises(NotImplementedError, match="equal_per_rank"):
+        stream(four_shards).with_epoch(10)
