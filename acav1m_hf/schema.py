@@ -29,13 +29,6 @@ AUDIO_SAMPLE_RATE = 16_000
 SPLITS = ("train", "validation", "test")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 """Keys never contain a dot: WebDataset readers split key and member at the first dot."""
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
-"""Largest tar member a reader takes into memory (256 MiB, configurable where a reader accepts a limit).
-
-A curated 10-s clip's mp4 is a few MB (even 4K at 50 Mbit/s stays under 64 MB), so the cap never bites a real
-sample; it stops a hostile or damaged shard from making a reader allocate whatever size its tar header claims.
-"""
-
 SCALAR_KINDS = ("string", "int64", "float32", "bool")
 
 
@@ -289,9 +282,9 @@ def check_member(info: tarfile.TarInfo, max_bytes: int = MAX_MEMBER_BYTES) -> tu
     Only regular files belong in a shard: a directory, symlink, hardlink, device or FIFO member is refused (a link
     would let an extracting reader write or read through it), and so is a member over ``max_bytes``.
     """
-    if not info.isreg():
-        kind = _MEMBER_TYPES.get(info.type, f"of tar type {info.type!r}, not a regular file")
-        raise ValueError(f"member {info.name!r} is {kind}")
+    if not info.isreg() or info.issparse():
+        kind = "a sparse file" if info.issparse() else _MEMBER_TYPES.get(info.type, f"of tar type {info.type!r}")
+        raise ValueError(f"member {info.name!r} is {kind}, not a regular file")
     key, extension = split_member_name(info.name)
     if info.size > max_bytes:
         raise ValueError(f"member {info.name!r} is {info.size} bytes, over the limit of {max_bytes}")

@@ -39,6 +39,7 @@ import logging
 import multiprocessing
 import os
 import random
+import sys
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,7 +58,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the torc
     raise ImportError("acav1m_hf.streaming needs torch and webdataset: pip install 'acav1m[torch]'") from exc
 
 from acav1m_hf.release import index_name, list_shards
-from acav1m_hf.schema import AUDIO_SAMPLE_RATE, KEY_PATTERN, MAX_MEMBER_BYTES, MEMBER_EXTENSIONS, MEMBERS, SPLITS
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE, MAX_MEMBER_BYTES, MEMBER_EXTENSIONS, MEMBERS, SPLITS, check_member
 
 logger = logging.getLogger(__name__)
 
@@ -273,21 +274,6 @@ class _SelectMembers:
 
 # --------------------------------------------------------------------------- reading and checking shards
 
-_MEMBER_KINDS = {
-    tarfile.SYMTYPE: "symbolic link",
-    tarfile.LNKTYPE: "hard link",
-    tarfile.DIRTYPE: "directory",
-    tarfile.CHRTYPE: "character device",
-    tarfile.BLKTYPE: "block device",
-    tarfile.FIFOTYPE: "FIFO",
-}
-
-
-def _kind(info: tarfile.TarInfo) -> str:
-    if info.issparse():
-        return "sparse file"
-    return _MEMBER_KINDS.get(info.type, f"member of type {info.type!r}")
-
 
 class _ReadShards(PipelineStage):
     """Samples from opened shards (``{"url", "stream"}``), read with ``tarfile`` in stream mode and checked as read.
@@ -358,13 +344,13 @@ class _ReadShards(PipelineStage):
             yield sample
 
     def _check(self, url: str, info: tarfile.TarInfo) -> tuple[str, str | None]:
-        """(key, extension) of a member to read, extension None for one to skip unread; raises for a refused one."""
-        if not info.isreg() or info.issparse():
-            raise ValueError(f"{url}: member {info.name!r} is a {_kind(info)}, not a regular file")
-        key, ext = _split_name(info.name)
-        if not KEY_PATTERN.fullmatch(key):
-            raise ValueError(f"{url}: member {info.name!r}: key {key!r} does not match {KEY_PATTERN.pattern}")
+        """(key, extension) of a member to read, extension None for one to skip unread; raises for a refused one.
+
+        The member's size is left to `_samples`, which refuses only its sample (so that ``on_error="skip"`` can
+        skip it); everything else `schema.check_member` refuses is the whole shard's fault.
+        """
         try:
+            key, ext = check_member(info, max_bytes=sys.maxsize)
             return key, ext if self.select(info.name) else None
         except ValueError as exc:
             raise ValueError(f"{url}: {exc}") from None

@@ -340,15 +340,15 @@ def _special(name: str, kind: bytes) -> tarfile.TarInfo:
 @pytest.mark.parametrize(
     "member, reason",
     [
-        (_special("s.mp4", tarfile.SYMTYPE), "is a symbolic link"),
-        (_special("s.mp4", tarfile.LNKTYPE), "is a hard link"),
+        (_special("s.mp4", tarfile.SYMTYPE), "is a symlink"),
+        (_special("s.mp4", tarfile.LNKTYPE), "is a hardlink"),
         (_special("s.mp4", tarfile.FIFOTYPE), "is a FIFO"),
         (_special("s.mp4", tarfile.CHRTYPE), "is a character device"),
         (_special("s", tarfile.DIRTYPE), "is a directory"),
-        ("../../x/s.txt", "key '../../x/s' does not match"),
-        ("/tmp/s.mp4", "key '/tmp/s' does not match"),
-        ("a/s.mp4", "key 'a/s' does not match"),
-        ("s p.mp4", "key 's p' does not match"),
+        ("../../x/s.txt", "has a '..' part"),
+        ("/tmp/s.mp4", "is an absolute path"),
+        ("a/s.mp4", "has a folder part"),
+        ("s p.mp4", "has a key 's p' that does not match"),
     ],
 )
 def test_links_devices_and_keys_outside_the_pattern_are_refused(all_samples, tmp_path: Path, member, reason: str):
@@ -369,7 +369,7 @@ def test_links_devices_and_keys_outside_the_pattern_are_refused(all_samples, tmp
 def test_a_whole_sample_under_a_traversal_key_is_refused(all_samples, tmp_path: Path):
     path = tmp_path / "train-00000.tar"
     path.write_bytes(finished(tar_of(members_of(all_samples[0], key="../evil"))))
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: member '\.\./evil\.\S+': key '\.\./evil'"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: member '\.\./evil\.\S+' has a '\.\.' part"):
         list(stream([str(path)], decode=False))
 
 

@@ -97,7 +97,7 @@ def test_a_shard_of_only_links_is_refused(release_copy: Path) -> None:
     )
     write_croissant(release_copy)
     errors = validate_release(release_copy)
-    assert errors[0] == f"{relative}: refused, member '{key}.json' is a symlink"
+    assert errors[0] == f"{relative}: refused, member '{key}.json' is a symlink, not a regular file"
     assert errors[1:] and _only_index_errors(errors[1:])
 
 
