@@ -12,12 +12,14 @@ llama-cpp-python's own OpenAI-compatible server, and MiniLM for ranking.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import traceback
@@ -42,6 +44,7 @@ from curation.models.condenser import (
     clean_answer,
     smollm2_gguf_path,
 )
+from curation.redact import redact_settings, redact_text, redact_url
 
 pytest.importorskip("openai")
 
@@ -349,6 +352,18 @@ def test_circuit_lets_one_trial_through_and_ignores_late_failures() -> None:
         CircuitBreaker("m", failures=-1)
 
 
+def test_circuit_and_concurrency_settings_reach_the_condenser() -> None:
+    from curation.profiles import PaperSettings, _condenser
+
+    settings = {"condenser_model": "m", "condenser_base_url": "http://127.0.0.1:9/v1", "condenser_cache_dir": "none"}
+    settings |= {"condenser_circuit_failures": 7, "condenser_circuit_cooldown": 12.5, "condenser_concurrency": 3}
+    chain = _condenser(PaperSettings.from_dict(settings))
+    assert isinstance(chain, FallbackCondenser) and chain.max_concurrency == 3  # what captioning runs in parallel
+    assert (chain.chain[0].circuit.failures, chain.chain[0].circuit.cooldown) == (7, 12.5)
+    with pytest.raises(ValueError, match="paper.toml: condenser_circuit_cooldown must be >= 0"):
+        PaperSettings.from_dict({"condenser_circuit_cooldown": -1}, source="paper.toml")
+
+
 def test_malformed_answers_do_not_open_the_circuit(server) -> None:
     server.default = "empty"
     condenser = _condenser(server, circuit_failures=1, clock=Clock())
@@ -439,6 +454,136 @@ def test_extractive_with_minilm() -> None:
         ["A dog barks in a yard.", "Stock prices fell.", "A puppy is barking outside."], None, None
     )
     assert "Stock" not in caption and condenser.name == "extractive (all-MiniLM-L6-v2)"
+
+
+# --------------------------------------------------------------------------- secrets stay out of the release
+
+
+def test_redaction_of_urls_text_and_settings() -> None:
+    assert redact_url(f"http://user:{URL_KEY}@host:8000/v1") == "http://***@host:8000/v1"
+    assert redact_url(f"https://{URL_KEY}@host/v1") == "https://***@host/v1"  # a token as the user name
+    presigned = f"https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=AKIA&X-Amz-Signature={URL_KEY}&api-version=2"
+    assert (
+        redact_url(presigned)
+        == "https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=***&X-Amz-Signature=***&api-version=2"
+    )
+    assert redact_url("http://127.0.0.1:8000/v1?a=1") == "http://127.0.0.1:8000/v1?a=1"  # nothing secret: unchanged
+    message = f"cannot reach http://u:{URL_KEY}@host/v1, key {KEY} refused; key x ignored"
+    assert redact_text(message, [KEY, "x"]) == "cannot reach http://***@host/v1, key *** refused; key x ignored"
+    settings = {"url": f"http://u:{URL_KEY}@h/v1", "fallback": ("extractive",), "n": 3, "nested": [f"s3://k:{KEY}@b/x"]}
+    assert redact_settings(settings) == {
+        "url": "http://***@h/v1",
+        "fallback": ("extractive",),
+        "n": 3,
+        "nested": ["s3://***@b/x"],
+    }
+
+
+def _assert_nowhere(root: Path, *secrets: str) -> int:
+    """No file under ``root`` holds a secret: its bytes, and (compressed on disk) every Parquet value decoded."""
+    import pyarrow.parquet as pq
+
+    files = [p for p in root.rglob("*") if p.is_file()]
+    for path in files:
+        contents = [path.read_bytes()]
+        if path.suffix == ".parquet":
+            contents.append(json.dumps(pq.read_table(path).to_pylist(), default=str).encode())
+        for secret in secrets:
+            assert not any(secret.encode() in c for c in contents), f"{secret} in {path}"
+    return len(files)
+
+
+def test_report_and_fingerprint_of_a_paper_run_hold_no_url_credentials(tmp_path, monkeypatch) -> None:
+    """OPENAI_BASE_URL with a password and a key in its query: report.json records the endpoint, redacted."""
+    from curation import pipeline
+    from curation.config import CurationConfig
+    from curation.profiles import Profile
+    from curation.signal_aligner import SignalAligner
+    from tests.synthetic import make_clip, write_video_file
+
+    url = f"http://user:{URL_KEY}@127.0.0.1:9/v1?api-key={KEY}"
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setattr(pipeline, "_PROFILES", {})
+    (tmp_path / "in").mkdir()
+    video = write_video_file(tmp_path / "in" / "clip.mp4", make_clip(seconds=3.0, seed=1))
+    root = tmp_path / "acav1m"
+    config = CurationConfig(profile="paper", clip_seconds=3.0, keep_flagged=True, max_side=96)
+
+    def paper_on_signals(c: CurationConfig) -> Profile:  # the paper profile's settings, without its big models
+        return Profile("paper", aligner=SignalAligner(max_offset=c.max_offset))
+
+    report = pipeline.curate([str(video)], root, config, profile_factory=paper_on_signals)
+    assert report["profile_settings"]["condenser_base_url"] == "http://***@127.0.0.1:9/v1?api-key=***"
+    assert report["counts"]["clips"]["kept"] == 1
+    assert _assert_nowhere(root, URL_KEY, KEY) >= 4  # shards, index, report, card...
+
+    monkeypatch.setenv("OPENAI_BASE_URL", url.replace(URL_KEY, "rotated-password-000"))
+    again = pipeline.curate([str(video)], root, config, profile_factory=paper_on_signals)  # same run: resumed
+    assert again["plan"] == report["plan"]
+
+
+@pytest.mark.slow
+def test_a_paper_run_against_an_echoing_endpoint_writes_no_secret(server, tmp_path, monkeypatch, caplog, capsys):
+    """The paper profile end to end, its endpoint URL holding a password, the server echoing credentials in answers.
+
+    Every clip's caption is either the LLM's clean answer or null with a reason
+    (never the echo); no file of the release or of the condenser's cache holds
+    the key, the password or its Basic token; and a batch of clips reached the
+    endpoint two at a time (``condenser_concurrency``), so the setting acts in
+    a real run.
+    """
+    for module in ("torch", "transformers", "imagebind"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    from curation import pipeline
+    from curation.config import CurationConfig
+    from curation.models.videollava import save_random_videollava
+    from curation.profiles import build_profile
+    from tests.synthetic import make_clip, write_video_file
+
+    url = server.url.replace("http://", f"http://user:{URL_KEY}@")
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setattr(pipeline, "_PROFILES", {})
+    server.script, server.default, server.hold = ["echo_answer", "ok", "echo_answer"], "ok", 2
+    cache = tmp_path / "cache"
+    overrides = {
+        "captioner": str(save_random_videollava(tmp_path / "tiny-video-llava")),
+        "captioner_max_new_tokens": 8,
+        "captioner_local_files_only": True,
+        "condenser_model": "fake-model",
+        "condenser_concurrency": 2,
+        "condenser_fallback": [],
+        "condenser_cache_dir": str(cache),
+        "transcriber": "none",
+        "embedder_arch": "tiny",
+        "embedder_checkpoint": "random",
+        "offset_step": 0.5,
+        "crops": 1,
+    }
+    (tmp_path / "in").mkdir()
+    videos = [str(write_video_file(tmp_path / "in" / f"v{i}.mp4", make_clip(seconds=3.0, seed=i))) for i in (1, 2)]
+    config = CurationConfig(
+        profile="paper", clip_seconds=1.5, keep_flagged=True, batch_size=4, max_side=96, dedup_threshold=None
+    )
+    root = tmp_path / "acav1m"
+    pipeline.curate(videos, root, config, profile_factory=lambda c: build_profile(c, overrides))
+
+    samples = []
+    for shard in sorted((root / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            samples += [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
+    captions = sorted((m["caption"]["text"] or "", m["caption"]["reason"] or "") for m in samples)
+    echo_reason = "condenser failed: MalformedAnswer: the answer contains the endpoint's credentials (it echoes its request); not used"
+    assert len(samples) == 4 and server.requests == 4
+    assert captions[:2] == [("", echo_reason)] * 2
+    assert captions[2:] == [("A man speaks at a podium.", "")] * 2
+    assert server.peak == 2  # two clips of the batch at the endpoint at once
+    token = base64.b64encode(f"user:{URL_KEY}".encode()).decode()
+    assert _assert_nowhere(root, URL_KEY, KEY, token) >= 4
+    assert _assert_nowhere(cache, URL_KEY, KEY, token) == 2  # the two clean answers
+    _assert_no_key(caplog, capsys)
+    assert URL_KEY not in caplog.text and token not in caplog.text
 
 
 # --------------------------------------------------------------------------- real LLM: SmolLM2 through llama.cpp
