@@ -459,6 +459,18 @@ def test_extractive_with_minilm() -> None:
 # --------------------------------------------------------------------------- secrets stay out of the release
 
 
+def test_the_environments_url_is_stripped_too_and_a_query_is_refused(server, monkeypatch) -> None:
+    """``base_url=None`` reads OPENAI_BASE_URL as the OpenAI client would, so its credentials are handled the same."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url.replace("http://", f"http://user:{URL_KEY}@"))
+    condenser = OpenAICondenser("fake-model", None, KEY, timeout=0.5, max_retries=0)
+    assert condenser.condense(DESCRIPTIONS, None, None) == "A man speaks at a podium."
+    assert server.auth == ["Basic " + base64.b64encode(f"user:{URL_KEY}".encode()).decode()]
+    assert URL_KEY not in repr(condenser) and URL_KEY not in str(condenser.base_url)
+    with pytest.raises(ValueError, match="a query is not supported") as info:
+        OpenAICondenser("fake-model", f"{server.url}?api-key={KEY}", None)
+    assert KEY not in str(info.value) and "api-key=***" in str(info.value)
+
+
 def test_redaction_of_urls_text_and_settings() -> None:
     assert redact_url(f"http://user:{URL_KEY}@host:8000/v1") == "http://***@host:8000/v1"
     assert redact_url(f"https://{URL_KEY}@host/v1") == "https://***@host/v1"  # a token as the user name

@@ -255,7 +255,10 @@ def _url_credentials(url: str | None) -> tuple[str | None, dict[str, str], list[
 
 
 class OpenAICondenser:
-    """Condenser over an OpenAI-compatible ``/chat/completions`` endpoint (see the module docstring)."""
+    """Condenser over an OpenAI-compatible ``/chat/completions`` endpoint (see the module docstring).
+
+    ``base_url`` None means ``OPENAI_BASE_URL``, else the official API, as for the OpenAI client itself.
+    """
 
     def __init__(
         self,
@@ -278,6 +281,12 @@ class OpenAICondenser:
     ) -> None:
         if not model:
             raise ValueError("OpenAICondenser: a model name is required (ACAV1M_CONDENSER_MODEL)")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None  # what the client would read: strip it too
+        if base_url and urlsplit(base_url).query:
+            raise ValueError(
+                f"OpenAICondenser: endpoint {redact_url(base_url)}: a query is not supported (the OpenAI client "
+                "appends its path after it); give the key in OPENAI_API_KEY or the URL's user info"
+            )
         self.model = model
         self.name = model
         self.endpoint = redact_url(base_url) if base_url else base_url
@@ -560,6 +569,8 @@ class FallbackCondenser:
     clip is flagged for reprocessing with the configured model. ``name`` is
     the condenser that answered the last call in this thread, so the caption's
     ``origin`` and ``pipeline.models.condenser`` name the model that wrote it.
+    ``max_concurrency`` is the largest of the chain's, so the captioning stage
+    keeps the primary's requests in flight.
     """
 
     def __init__(self, chain: Sequence[Any]) -> None:
