@@ -36,6 +36,8 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
     query = "&".join(_redact_parameter(p) for p in parts.query.split("&")) if parts.query else ""
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing secret: not even re-serialised, so a recorded setting stays as the user wrote it
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -479,7 +479,8 @@ def test_redaction_of_urls_text_and_settings() -> None:
         redact_url(presigned)
         == "https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=***&X-Amz-Signature=***&api-version=2"
     )
-    assert redact_url("http://127.0.0.1:8000/v1?a=1") == "http://127.0.0.1:8000/v1?a=1"  # nothing secret: unchanged
+    for plain in ("http://127.0.0.1:8000/v1?a=1", "http://host/v1?", "file:///models/x.gguf", "/models/vl"):
+        assert redact_url(plain) == plain  # nothing secret: unchanged, byte for byte
     message = f"cannot reach http://u:{URL_KEY}@host/v1, key {KEY} refused; key x ignored"
     assert redact_text(message, [KEY, "x"]) == "cannot reach http://***@host/v1, key *** refused; key x ignored"
     settings = {"url": f"http://u:{URL_KEY}@h/v1", "fallback": ("extractive",), "n": 3, "nested": [f"s3://k:{KEY}@b/x"]}
