@@ -3,14 +3,21 @@
 With no captioner in the profile, a manifest's ``text`` is the caption; with
 neither, the caption is null with the reason. Model failures are recorded on
 the clip (null + reason) and flag it for reprocessing; they never stop a run.
+
+The clips of a batch are condensed concurrently, in as many threads as the
+condenser declares it serves at once (``max_concurrency``, e.g. the paper
+profile's ``condenser_concurrency``; 1 when it declares nothing), so an LLM
+endpoint's latency overlaps across clips. Results keep the clips' order.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from curation.profiles import Profile
 from curation.records import Clip
+from curation.redact import redact_text
 
 
 @dataclass
@@ -30,7 +37,15 @@ def caption_batch(clips: list[Clip], profile: Profile) -> list[CaptionResult]:
         descriptions = profile.captioner.describe(clips)
     except Exception as exc:  # noqa: BLE001 - recorded on every clip of the batch
         return [CaptionResult(None, None, reason=f"captioner failed: {_short(exc)}") for _ in clips]
-    return [_condense(clip, found, profile) for clip, found in zip(clips, descriptions, strict=True)]
+    transcripts = [
+        _transcribe(clip, profile) for clip in clips
+    ]  # in this thread: a transcriber need not be thread-safe
+    jobs = list(zip(clips, descriptions, transcripts, strict=True))
+    workers = min(len(jobs), getattr(profile.condenser, "max_concurrency", 1))
+    if workers <= 1:
+        return [_condense(*job, profile) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="condenser") as pool:
+        return list(pool.map(lambda job: _condense(*job, profile), jobs))
 
 
 def _from_manifest(clip: Clip) -> CaptionResult:
@@ -39,13 +54,17 @@ def _from_manifest(clip: Clip) -> CaptionResult:
     return CaptionResult(None, None, reason="no manifest text and no captioner in this profile")
 
 
-def _condense(clip: Clip, descriptions: list[str], profile: Profile) -> CaptionResult:
-    transcript = None
-    if profile.transcriber is not None:
-        try:
-            transcript = profile.transcriber.transcribe(clip.audio) or None
-        except Exception:  # noqa: BLE001 - optional context: the caption is still condensed without it
-            transcript = None
+def _transcribe(clip: Clip, profile: Profile) -> str | None:
+    if profile.transcriber is None:
+        return None
+    try:
+        return profile.transcriber.transcribe(clip.audio) or None
+    except Exception:  # noqa: BLE001 - optional context: the caption is still condensed without it
+        return None
+
+
+def _condense(clip: Clip, descriptions: list[str], transcript: str | None, profile: Profile) -> CaptionResult:
+    """One clip's caption; runs in a worker thread, and reads ``condenser.name`` there (it names who answered)."""
     if profile.condenser is None:
         text = " ".join(descriptions).strip() or None
         reason = None if text else "the captioner returned no description"
@@ -59,4 +78,5 @@ def _condense(clip: Clip, descriptions: list[str], profile: Profile) -> CaptionR
 
 
 def _short(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
+    """The reason recorded on the clip (and so published): any credentials inside a URL in it redacted."""
+    return redact_text(f"{type(exc).__name__}: {exc}")[:300]

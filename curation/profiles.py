@@ -12,7 +12,9 @@ The ``paper`` profile's settings (`PaperSettings`) come, lowest precedence
 first, from the defaults, a TOML/JSON file (``ACAV1M_PROFILE_CONFIG`` or
 ``overrides["config_file"]``; a ``[paper]`` table or top-level keys), the
 environment (`ENVIRONMENT`), then ``overrides``. The API key is read from the
-environment only, never from a file, and never stored in the settings.
+environment only, never from a file, and never stored in the settings;
+credentials inside a URL setting (``http://user:KEY@host/v1``) are redacted
+from every record of the settings (`PaperSettings.to_dict`, `curation.redact`).
 
 Heavy libraries are imported lazily, inside the model classes, so the base
 install imports this module and runs ``cpu``.
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.config import CurationConfig
+from curation.redact import redact_settings
 from curation.roles import Aligner, Captioner, Condenser, Transcriber
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,10 @@ class PaperSettings:
     condenser_max_retries: int = 5
     condenser_concurrency: int = 4
     condenser_max_tokens: int = 160
+    condenser_circuit_failures: int = 3
+    """Consecutive clips on which the endpoint failed (after every retry) before the circuit opens; 0 never opens."""
+    condenser_circuit_cooldown: float = 300.0
+    """Seconds the circuit stays open (every clip falls back at once) before one trial request is let through."""
     condenser_cache_dir: str | None = None
     """Disk cache of the LLM's answers; default ``~/.cache/acav1m/condenser``; "none" disables it."""
     llama_cpp_model: str | None = None
@@ -124,10 +131,17 @@ class PaperSettings:
         for name in (settings.condenser, *settings.condenser_fallback):
             if name not in CONDENSERS:
                 raise ValueError(f"{source}: unknown condenser {name!r} (known: {', '.join(CONDENSERS)})")
+        for name in ("condenser_circuit_failures", "condenser_circuit_cooldown"):
+            if getattr(settings, name) < 0:
+                raise ValueError(f"{source}: {name} must be >= 0, got {getattr(settings, name)}")
         return settings
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as recorded (report, run fingerprint): credentials inside URLs redacted, so none is published.
+
+        The fingerprint of a run then stays the same when only a password changes: rotating a key is not a new run.
+        """
+        return redact_settings(asdict(self))
 
 
 ENVIRONMENT = {
@@ -262,6 +276,8 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
             timeout=s.condenser_timeout,
             max_retries=s.condenser_max_retries,
             max_concurrency=s.condenser_concurrency,
+            circuit_failures=s.condenser_circuit_failures,
+            circuit_cooldown=s.condenser_circuit_cooldown,
             max_tokens=s.condenser_max_tokens,
             cache_dir=_cache_dir(s),
         )
