@@ -330,7 +330,7 @@ def _process_unit(
                             vectors[sample.key] = vector
                         kept += 1
             except Rejected as rejected:
-                transient = is_transient(rejected.__cause__)
+                transient = rejected.retryable
                 if kept:  # the file broke after some clips: those are written and stay; the line says both
                     detail = f"stopped early, {rejected.reason}: {rejected.detail}"
                     inputs.append(_input_line(item, "kept", None, detail, kept, reasons, transient))
@@ -366,28 +366,6 @@ def _process_unit(
     store.write_atomic(marker_name(unit), strict_json.dumps(summary, sort_keys=True, default=str))
     crash_point("unit_done")
     return summary
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    """Whether an input's failure may go away on a retry: I/O and network errors, not bad media.
-
-    Transient: timeouts, connection errors and other ``OSError``s raised while
-    reading (a flaky disk or object store), and HTTP client errors. Not
-    transient: FFmpeg's verdicts on the bytes (``undecodable`` data, no audio
-    stream, too short, silence) and a file that does not exist.
-    """
-    if exc is None:
-        return False
-    import av
-
-    if isinstance(exc, av.FFmpegError | FileNotFoundError | IsADirectoryError | NotADirectoryError):
-        return False
-    if isinstance(exc, TimeoutError | ConnectionError | OSError):
-        return True
-    return any(
-        cls.__module__.split(".")[0] in {"aiohttp", "botocore", "requests", "urllib3", "httpx"}
-        for cls in type(exc).__mro__
-    )
 
 
 def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
@@ -429,8 +407,13 @@ def _input_line(
     reasons: Counter[str],
     retryable: bool = False,
 ) -> dict[str, Any]:
+    """One line of ``inputs.jsonl``. Paths are as the user wrote them: the absolute form of a local input that
+    FFmpeg's and fsspec's messages give is replaced by the path as written, so no machine's path is published."""
+    shown = item.given or item.path
+    if detail and "://" not in item.path:
+        detail = detail.replace(os.path.abspath(item.path), shown)
     return {
-        "input": item.given or item.path,  # as written, like source.path: no machine's absolute path
+        "input": shown,
         "video_id": item.video_id,
         "start": item.start,
         "end": item.end,
@@ -492,7 +475,7 @@ def curate(
     config = config or CurationConfig()
     say = log or (lambda message: print(message, file=sys.stderr))
     store = Store(out)
-    items, problems = read_inputs(inputs)
+    items, problems = read_inputs(inputs, exclude=store.local_path())  # the output is never an input
     units = plan(items, config)
     fingerprint = plan_fingerprint(units, problems, config)
     state = _prepare(store, fingerprint, overwrite)
