@@ -9,8 +9,9 @@ pipeline writes each one to ``inputs.jsonl`` with its reason.
 Folders are judged by content, not by name. Every entry under a folder ends
 as an item or a problem: a file with a video suffix (`VIDEO_SUFFIXES`) is an
 item (a damaged one is reported ``undecodable`` by the decoder); any other
-file is probed by FFmpeg (`probe`), which reads only its header, and becomes
-an item when it holds a video and an audio stream (``.3gp``, ``.wmv``,
+file is probed by FFmpeg (`probe`), which turns down a file that is not
+media after reading its header, and becomes an item when it holds a video
+and an audio stream (``.3gp``, ``.wmv``,
 ``.mts``, ``.vob``, ``.mxf``, ...), else a problem (``skipped_not_media``,
 ``no_video_stream``, ``no_audio_stream``). Hidden files and folders (a name
 starting with ``.``) are not read (``skipped_hidden``, one line per hidden
@@ -43,10 +44,10 @@ MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".parquet"})
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 _NOT_REGULAR = {
     stat.S_ISDIR: "a folder where a file is expected",
-    stat.S_ISFIFO: "a FIFO (named pipe)",
-    stat.S_ISSOCK: "a socket",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
+    stat.S_ISFIFO: "a FIFO (named pipe), not opened",
+    stat.S_ISSOCK: "a socket, not opened",
+    stat.S_ISCHR: "a character device, not opened",
+    stat.S_ISBLK: "a block device, not opened",
 }
 
 
@@ -98,8 +99,7 @@ def _scan(folder: str, skip: Path | None) -> tuple[list[InputItem], list[InputPr
             if Path(path).resolve() == skip:
                 continue  # this run's output: not an input, and it changes while the run goes
             if name.startswith("."):
-                count = sum(len(names) for _, _, names in os.walk(path))
-                entries.append((Path(path), InputProblem(path, "skipped_hidden", f"hidden folder, {count} file(s)")))
+                entries.append((Path(path), InputProblem(path, "skipped_hidden", "hidden folder, not searched")))
             elif os.path.islink(path):
                 detail = "a symbolic link to a folder, not followed (name the folder itself to curate it)"
                 entries.append((Path(path), InputProblem(path, "not_a_regular_file", detail)))
@@ -136,8 +136,10 @@ def _check_file(path: str) -> InputProblem | None:
     except OSError as exc:
         return InputProblem(path, "unreadable", f"{type(exc).__name__}: {exc.strerror}")
     if not stat.S_ISREG(info.st_mode):
-        what = next((what for test, what in _NOT_REGULAR.items() if test(info.st_mode)), "not a regular file")
-        return InputProblem(path, "not_a_regular_file", f"{what}, not opened")
+        what = next(
+            (what for test, what in _NOT_REGULAR.items() if test(info.st_mode)), "not a regular file, not opened"
+        )
+        return InputProblem(path, "not_a_regular_file", what)
     if info.st_size == 0:
         return InputProblem(path, "empty_file", "the file has 0 bytes")
     return None
