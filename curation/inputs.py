@@ -35,6 +35,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from fsspec.implementations.local import make_path_posix
+
 from curation.fetch import open_input
 from curation.records import InputItem
 
@@ -190,6 +192,20 @@ def _without_repeats(
                 InputProblem(where, "duplicate_input", f"same video and window as {seen.given or seen.path}")
             )
     return kept, problems
+
+
+def as_written(text: str, path: str, shown: str) -> str:
+    """``text`` with the absolute forms of the local ``path`` replaced by ``shown``, the path as the user wrote it.
+
+    fsspec opens a local path under its absolute name, so FFmpeg's and fsspec's
+    messages carry the machine's folders; ``inputs.jsonl`` is published, so they
+    are put back as written.
+    """
+    if not text or "://" in path:
+        return text
+    for absolute in sorted({os.path.abspath(path), make_path_posix(path)}, key=len, reverse=True):
+        text = text.replace(absolute, shown)
+    return text
 
 
 def slug(text: str) -> str:

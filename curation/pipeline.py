@@ -51,7 +51,7 @@ from curation.config import CurationConfig
 from curation.decode import decode_clips
 from curation.deduplicate import deduplicate, sample_vector
 from curation.filters import Decision, realign, rms_dbfs
-from curation.inputs import InputProblem, read_inputs
+from curation.inputs import InputProblem, as_written, read_inputs
 from curation.profiles import Profile, build_profile, profile_settings
 from curation.records import Clip, InputItem, Rejected
 from curation.roles import Analysis
@@ -407,11 +407,8 @@ def _input_line(
     reasons: Counter[str],
     retryable: bool = False,
 ) -> dict[str, Any]:
-    """One line of ``inputs.jsonl``. Paths are as the user wrote them: the absolute form of a local input that
-    FFmpeg's and fsspec's messages give is replaced by the path as written, so no machine's path is published."""
+    """One line of ``inputs.jsonl``, its paths as the user wrote them (see `curation.inputs.as_written`)."""
     shown = item.given or item.path
-    if detail and "://" not in item.path:
-        detail = detail.replace(os.path.abspath(item.path), shown)
     return {
         "input": shown,
         "video_id": item.video_id,
@@ -419,7 +416,7 @@ def _input_line(
         "end": item.end,
         "outcome": outcome,
         "reason": reason,
-        "detail": detail or None,
+        "detail": as_written(detail, item.path, shown) or None,
         "clips": kept,
         "clips_rejected": dict(sorted(reasons.items())),
         "retryable": retryable,

@@ -420,14 +420,17 @@ def test_paths_are_recorded_as_written_with_no_absolute_path_of_the_machine(
     Path("in/broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 4000)
     Path("in/empty.mov").write_bytes(b"")
     Path("in/notes.txt").write_text("notes")
+    Path("other").mkdir()
+    Path("other/bad.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + b"\x21" * 4000)
     Path("m.csv").write_text("path,start\nin/good.mp4,1\nmissing.mp4,\nin,\n")
-    report = curate(["in", "m.csv", "nope.mkv", "absent.csv"], "out", FAST, log=quiet)
+    report = curate(["in", "m.csv", "nope.mkv", "absent.csv", "in/../other/bad.mov"], "out", FAST, log=quiet)
 
     written = (tmp_path / "out" / layout.INPUTS).read_text() + (tmp_path / "out" / layout.REPORT).read_text()
     for absolute in {str(tmp_path), str(tmp_path.resolve()), os.getcwd()}:
         assert absolute not in written
     inputs = {line["input"] for line in _lines(tmp_path / "out")}
     assert {"in/good.mp4", "in/broken.mp4", "in/empty.mov", "in/notes.txt", "nope.mkv", "absent.csv"} <= inputs
+    assert "in/../other/bad.mov" in inputs
     assert report["counts"]["inputs"]["kept"] == 2  # in/good.mp4, and its window from m.csv
 
 
