@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from acav1m_hf import datasheet
+from acav1m_hf import datasheet, strict_json
 from acav1m_hf.release import CROISSANT, METADATA_DIR, REPORT, file_sha256, index_name, list_shards
 from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, SPLITS, Field, Member, index_columns
 
@@ -323,7 +323,7 @@ def build_croissant(root: Path) -> dict[str, Any]:
 
 def dumps(croissant: dict[str, Any]) -> str:
     """The exact text written to ``croissant.json`` (stable key order, UTF-8, final newline)."""
-    return json.dumps(croissant, indent=2, ensure_ascii=False) + "\n"
+    return strict_json.dumps(croissant, indent=2, ensure_ascii=False) + "\n"
 
 
 def write_croissant(root: Path) -> Path:

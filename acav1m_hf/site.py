@@ -50,6 +50,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from acav1m_hf import strict_json
 from acav1m_hf.release import CARD, CROISSANT, REPORT, SHARD_PATTERN, index_name, list_shards
 from acav1m_hf.schema import KEY_PATTERN, SPLITS, check_member
 from acav1m_hf.validate import open_shard
@@ -215,7 +216,7 @@ def _write_js(path: Path, call: str, *args: Any) -> int:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return strict_json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------- links

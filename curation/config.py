@@ -8,6 +8,7 @@ the same inputs and config reproduces the shards byte for byte.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -75,6 +76,11 @@ class CurationConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def __post_init__(self) -> None:
+        numbers = {f.name: getattr(self, f.name) for f in fields(self)}
+        numbers.update({f"split_fractions[{i}]": v for i, v in enumerate(self.split_fractions)})
+        not_finite = [name for name, v in numbers.items() if isinstance(v, float) and not math.isfinite(v)]
+        if not_finite:  # NaN passes every comparison below, and report.json must be strict JSON
+            raise ValueError(f"config: {', '.join(not_finite)} must be a finite number")
         if self.clip_seconds < self.min_clip_seconds or self.min_clip_seconds <= 0:
             raise ValueError(
                 f"config: need 0 < min_clip_seconds <= clip_seconds, got {self.min_clip_seconds}, {self.clip_seconds}"

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 import av
-import fsspec
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation import fetch
 from curation.config import CurationConfig
+from curation.fetch import open_input
 from curation.records import Clip, InputItem, Rejected
 
 SR = AUDIO_SAMPLE_RATE
@@ -37,12 +38,40 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 def decode_clips(item: InputItem, config: CurationConfig) -> Iterator[Clip]:
     """Yield the clips of ``item``; raise `Rejected` for an input that has none to give."""
     try:
-        with fsspec.open(item.path, "rb") as handle, av.open(handle, metadata_errors="ignore") as container:
+        with open_input(item.path) as handle, av.open(handle, metadata_errors="ignore") as container:
             yield from _decode(container, item, config)
     except Rejected:
         raise
-    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
-        raise Rejected("undecodable", f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        if not isinstance(exc, av.FFmpegError | OSError | ValueError | EOFError) and not fetch.from_network(exc):
+            raise  # a defect, not a property of the input: the unit fails and says so
+        raise _rejection(item.path, exc) from exc
+
+
+def _rejection(path: str, exc: BaseException) -> Rejected:
+    """Why reading ``path`` failed (gone, fetch failed, empty or undecodable), and whether a retry may help."""
+    retryable = fetch.is_transient(exc)
+    status = fetch.http_status(exc)
+    if status in fetch.GONE_STATUSES:
+        return Rejected("not_found", f"HTTP {status}")
+    if status is not None:
+        tries = f" after {fetch.ATTEMPTS} attempts" if retryable else ""
+        return Rejected("fetch_failed", f"HTTP {status}{tries}", retryable)
+    if _size(path) == 0:
+        return Rejected("empty_file", "the file has 0 bytes")
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, FileNotFoundError) and not retryable:
+        return Rejected("not_found", message)
+    return Rejected("fetch_failed" if fetch.from_network(exc) else "undecodable", message, retryable)
+
+
+def _size(path: str) -> int | None:
+    """The size of ``path`` in bytes, or None when it cannot be known (asked only after a failure)."""
+    try:
+        opened = open_input(path)
+        return opened.fs.size(opened.path)
+    except Exception:  # noqa: BLE001 - the size only refines the reason of a failure already reported
+        return None
 
 
 def _decode(container: av.container.InputContainer, item: InputItem, config: CurationConfig) -> Iterator[Clip]:

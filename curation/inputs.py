@@ -1,27 +1,56 @@
 """Reader: turn command-line inputs into `InputItem`s.
 
 An input is a video file (local path or fsspec URL), a folder (searched
-recursively for video files) or a manifest (CSV, JSONL or Parquet with a
-``path`` or ``url`` column and optional ``video_id``, ``start``, ``end``,
-``text``, ``license``). Problems with an input are returned as
-`InputProblem`s, never dropped: the pipeline reports each one.
+recursively) or a manifest (CSV, JSONL or Parquet with a ``path`` or ``url``
+column and optional ``video_id``, ``start``, ``end``, ``text``, ``license``).
+Problems with an input are returned as `InputProblem`s, never dropped: the
+pipeline writes each one to ``inputs.jsonl`` with its reason.
+
+Folders are judged by content, not by name. Every entry under a folder ends
+as an item or a problem: a file with a video suffix (`VIDEO_SUFFIXES`) is an
+item (a damaged one is reported ``undecodable`` by the decoder); any other
+file is probed by FFmpeg (`probe`), which turns down a file that is not
+media after reading its header, and becomes an item when it holds a video
+and an audio stream (``.3gp``, ``.wmv``,
+``.mts``, ``.vob``, ``.mxf``, ...), else a problem (``skipped_not_media``,
+``no_video_stream``, ``no_audio_stream``). Hidden files and folders (a name
+starting with ``.``) are not read (``skipped_hidden``, one line per hidden
+folder); symbolic links to folders are not followed. The run's own output
+folder, when it lies inside an input folder, is not an input and is left
+out. Anything that is not a regular file (a FIFO, a socket, a device) is
+never opened (``not_a_regular_file``), and an empty file is ``empty_file``.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import math
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, Any
 
-import fsspec
+from fsspec.implementations.local import make_path_posix
 
+from curation.fetch import open_input
 from curation.records import InputItem
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", ".ogv", ".avi", ".m4v", ".mpeg", ".mpg", ".flv", ".ts"})
+"""Suffixes a folder's file is curated by without a probe; files with other names are probed."""
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".parquet"})
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+_NOT_REGULAR = {
+    stat.S_ISDIR: "a folder where a file is expected",
+    stat.S_ISFIFO: "a FIFO (named pipe), not opened",
+    stat.S_ISSOCK: "a socket, not opened",
+    stat.S_ISCHR: "a character device, not opened",
+    stat.S_ISBLK: "a block device, not opened",
+}
 
 
 @dataclass(frozen=True)
@@ -33,31 +62,118 @@ class InputProblem:
     detail: str
 
 
-def read_inputs(inputs: list[str]) -> tuple[list[InputItem], list[InputProblem]]:
-    """Expand files, folders and manifests into items, in a deterministic order."""
+def read_inputs(inputs: list[str], exclude: str | Path | None = None) -> tuple[list[InputItem], list[InputProblem]]:
+    """Expand files, folders and manifests into items, in a deterministic order.
+
+    ``exclude`` is a folder left out of folder scans: the run's output folder.
+    """
     items: list[InputItem] = []
     problems: list[InputProblem] = []
+    skip = Path(exclude).resolve() if exclude is not None else None
     for raw in inputs:
-        is_url = "://" in raw
-        path = Path(raw)
-        if not is_url and path.is_dir():
-            found = [_file_item(str(p)) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
-            items += found
-            if not found:
-                problems.append(
-                    InputProblem(
-                        raw, "no_videos", f"no file with a video extension ({', '.join(sorted(VIDEO_SUFFIXES))})"
-                    )
-                )
-        elif Path(raw.split("?")[0]).suffix.lower() in MANIFEST_SUFFIXES:
+        if "://" in raw:
+            found, bad = _read_manifest(raw) if _suffix(raw) in MANIFEST_SUFFIXES else ([_url_item(raw)], [])
+        elif Path(raw).is_dir():
+            found, bad = _scan(raw, skip)
+        elif (problem := _check_file(raw)) is not None:
+            found, bad = [], [problem]
+        elif _suffix(raw) in MANIFEST_SUFFIXES:
             found, bad = _read_manifest(raw)
-            items += found
-            problems += bad
-        elif not is_url and not path.exists():
-            problems.append(InputProblem(raw, "not_found", "no such file or folder"))
         else:
-            items.append(_file_item(raw))
+            found, bad = [_file_item(raw)], []
+        items += found
+        problems += bad
     return _without_repeats(items, problems)
+
+
+def _scan(folder: str, skip: Path | None) -> tuple[list[InputItem], list[InputProblem]]:
+    """Every entry under ``folder``, in path order: an item, or a problem saying why not."""
+    entries: list[tuple[Path, InputItem | InputProblem]] = []
+
+    def unreadable(error: OSError) -> None:
+        name = error.filename or folder
+        entries.append((Path(name), InputProblem(name, "unreadable", f"{type(error).__name__}: {error.strerror}")))
+
+    for parent, folders, files in os.walk(folder, onerror=unreadable):
+        descend = []
+        for name in folders:
+            path = os.path.join(parent, name)
+            if Path(path).resolve() == skip:
+                continue  # this run's output: not an input, and it changes while the run goes
+            if name.startswith("."):
+                entries.append((Path(path), InputProblem(path, "skipped_hidden", "hidden folder, not searched")))
+            elif os.path.islink(path):
+                detail = "a symbolic link to a folder, not followed (name the folder itself to curate it)"
+                entries.append((Path(path), InputProblem(path, "not_a_regular_file", detail)))
+            else:
+                descend.append(name)
+        folders[:] = descend
+        entries += [(Path(parent, name), _folder_entry(os.path.join(parent, name))) for name in files]
+    entries.sort(key=lambda entry: entry[0])
+    if not entries:
+        return [], [InputProblem(folder, "no_videos", "the folder holds no file")]
+    items = [entry for _, entry in entries if isinstance(entry, InputItem)]
+    return items, [entry for _, entry in entries if isinstance(entry, InputProblem)]
+
+
+def _folder_entry(path: str) -> InputItem | InputProblem:
+    if os.path.basename(path).startswith("."):
+        return InputProblem(path, "skipped_hidden", "hidden file")
+    problem = _check_file(path)
+    if problem is None and _suffix(path) not in VIDEO_SUFFIXES:
+        problem = probe(path)
+    return _file_item(path) if problem is None else problem
+
+
+def _check_file(path: str) -> InputProblem | None:
+    """A problem for a local path that is missing, not a regular file, or empty; None for a file to read.
+
+    Decided from ``os.stat`` alone: a FIFO or a device is never opened (opening a FIFO blocks until a writer comes).
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        detail = "a broken symbolic link" if os.path.islink(path) else "no such file or folder"
+        return InputProblem(path, "not_found", detail)
+    except OSError as exc:
+        return InputProblem(path, "unreadable", f"{type(exc).__name__}: {exc.strerror}")
+    if not stat.S_ISREG(info.st_mode):
+        what = next(
+            (what for test, what in _NOT_REGULAR.items() if test(info.st_mode)), "not a regular file, not opened"
+        )
+        return InputProblem(path, "not_a_regular_file", what)
+    if info.st_size == 0:
+        return InputProblem(path, "empty_file", "the file has 0 bytes")
+    return None
+
+
+def probe(path: str) -> InputProblem | None:
+    """None when FFmpeg finds a video and an audio stream in the local file ``path``; else the problem.
+
+    FFmpeg recognises a container from its first bytes (at most 1 MiB), so a
+    file that is not media is turned down after reading its header. FFmpeg
+    gets the bytes without the file's name (`_Unnamed`), so nothing is guessed
+    from the suffix (by name alone it reads any ``.txt`` as an ANSI-art video)
+    and no name is taken for an FFmpeg protocol.
+    """
+    import av
+
+    try:
+        with open(path, "rb") as handle, av.open(_Unnamed(handle), metadata_errors="ignore") as container:
+            kinds = {stream.type for stream in container.streams}
+            form = container.format.name
+    except av.FFmpegError:
+        return InputProblem(path, "skipped_not_media", "FFmpeg recognises no media container in it")
+    except (OSError, ValueError, EOFError) as exc:
+        return InputProblem(path, "unreadable", f"{type(exc).__name__}: {exc}")
+    if not kinds & {"video", "audio"}:
+        what = ", ".join(sorted(kinds)) or "no"
+        return InputProblem(path, "skipped_not_media", f"read by FFmpeg as {form} with {what} streams")
+    if "video" not in kinds:
+        return InputProblem(path, "no_video_stream", f"read by FFmpeg as {form}, audio only")
+    if "audio" not in kinds:
+        return InputProblem(path, "no_audio_stream", f"read by FFmpeg as {form}, video only")
+    return None
 
 
 def _without_repeats(
@@ -78,6 +194,20 @@ def _without_repeats(
     return kept, problems
 
 
+def as_written(text: str, path: str, shown: str) -> str:
+    """``text`` with the absolute forms of the local ``path`` replaced by ``shown``, the path as the user wrote it.
+
+    fsspec opens a local path under its absolute name, so FFmpeg's and fsspec's
+    messages carry the machine's folders; ``inputs.jsonl`` is published, so they
+    are put back as written.
+    """
+    if not text or "://" in path:
+        return text
+    for absolute in sorted({os.path.abspath(path), make_path_posix(path)}, key=len, reverse=True):
+        text = text.replace(absolute, shown)
+    return text
+
+
 def slug(text: str) -> str:
     """A key-safe version of ``text`` (letters, digits, '-' and '_'), suffixed by a hash when it had to change."""
     cleaned = _SLUG.sub("_", text).strip("_")[:48] or "clip"
@@ -86,15 +216,27 @@ def slug(text: str) -> str:
     return f"{cleaned}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
+class _Unnamed:
+    """A file's ``read``, ``seek`` and ``tell`` without its ``name``, which PyAV would pass on to FFmpeg."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.read, self.seek, self.tell = handle.read, handle.seek, handle.tell
+
+
 def default_video_id(path: str) -> str:
-    """The file's stem plus a hash of its size and first 64 KiB: stable across machines and folders."""
-    digest = hashlib.sha1()
-    with fsspec.open(path, "rb") as f:
-        head = f.read(65536)
-        digest.update(head)
-        size = f.size if hasattr(f, "size") and f.size is not None else len(head)
-    digest.update(str(size).encode())
+    """The file's stem plus a hash: stable across machines and folders.
+
+    A local file's hash is of its size and first 64 KiB. A URL's is of the URL,
+    so that planning makes no request: the decoder fetches each input once.
+    """
     stem = Path(path.split("?")[0]).stem
+    digest = hashlib.sha1()
+    if "://" in path:
+        digest.update(path.encode())
+    else:
+        with open(path, "rb") as f:
+            digest.update(f.read(65536))
+            digest.update(str(os.fstat(f.fileno()).st_size).encode())
     return f"{_SLUG.sub('_', stem).strip('_')[:40] or 'video'}-{digest.hexdigest()[:10]}"
 
 
@@ -108,44 +250,40 @@ def _file_item(path: str) -> InputItem:
 
 
 def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
-    import pandas as pd
-
-    suffix = Path(manifest.split("?")[0]).suffix.lower()
     try:
-        with fsspec.open(manifest, "rb") as f:
-            if suffix == ".csv":
-                frame = pd.read_csv(f, dtype=str, keep_default_na=False)
-            elif suffix == ".jsonl":
-                frame = pd.read_json(f, lines=True, dtype=False)
-            else:
-                frame = pd.read_parquet(f)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is reported with its message
+        with open_input(manifest) as handle:
+            columns, rows = _manifest_rows(handle, _suffix(manifest))
+    except Exception as exc:  # noqa: BLE001 - any read or parse failure is reported with its message
         return [], [InputProblem(manifest, "bad_manifest", f"{type(exc).__name__}: {exc}")]
-    if "path" not in frame.columns and "url" not in frame.columns:
+    if "path" not in columns and "url" not in columns:
         return [], [InputProblem(manifest, "bad_manifest", "needs a 'path' or 'url' column")]
     base = Path(manifest).parent if "://" not in manifest else None
     items: list[InputItem] = []
     problems: list[InputProblem] = []
-    for line, row in enumerate(frame.to_dict("records"), start=2 if suffix == ".csv" else 1):
+    for line, row in rows:
         where = f"{manifest}:{line}"
         given = location = _text(row.get("path")) or _text(row.get("url"))
         if location is None:
             problems.append(InputProblem(where, "bad_manifest_row", "no path or url"))
             continue
-        if base is not None and "://" not in location and not Path(location).is_absolute():
-            location = str(base / location)
         try:
-            start, end = _seconds(row.get("start")), _seconds(row.get("end"))
+            start, end = _seconds(row, "start"), _seconds(row, "end")
         except ValueError as exc:
             problems.append(InputProblem(where, "bad_manifest_row", str(exc)))
             continue
-        if start is not None and end is not None and end <= start:
-            problems.append(InputProblem(where, "bad_manifest_row", f"end {end} is not after start {start}"))
+        if end is not None and end <= (start or 0.0):
+            problems.append(
+                InputProblem(where, "bad_manifest_row", f"column end: {end} is not after start {start or 0}")
+            )
             continue
+        if "://" not in location:
+            if base is not None and not Path(location).is_absolute():
+                location = str(base / location)
+            problem = _check_file(location)
+            if problem is not None:
+                problems.append(replace(problem, detail=f"{problem.detail}; listed in {where}"))
+                continue
         video_id = _text(row.get("video_id"))
-        if "://" not in location and not Path(location).exists():
-            problems.append(InputProblem(location, "not_found", f"listed in {where}"))
-            continue
         items.append(
             InputItem(
                 path=location,
@@ -160,21 +298,54 @@ def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
     return items, problems
 
 
+def _manifest_rows(handle: IO[bytes], suffix: str) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:
+    """The manifest's column names and its rows, each with its line (CSV, JSONL) or row number (Parquet).
+
+    Read without pandas, so that a null stays None and a NaN stays a float: a
+    NaN ``start`` is then a bad row, not a missing value.
+    """
+    if suffix == ".csv":
+        reader = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
+        return set(reader.fieldnames or ()), [(reader.line_num, row) for row in reader]
+    if suffix == ".jsonl":
+        rows = []
+        for number, text in enumerate(io.TextIOWrapper(handle, encoding="utf-8"), start=1):
+            if text.strip():
+                row = json.loads(text)
+                if not isinstance(row, dict):
+                    raise ValueError(f"line {number} is not a JSON object")
+                rows.append((number, row))
+        return {name for _, row in rows for name in row}, rows
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(handle)
+    return set(table.column_names), list(enumerate(table.to_pylist(), start=1))
+
+
+def _url_item(url: str) -> InputItem:
+    return InputItem(path=url, video_id=default_video_id(url))
+
+
+def _suffix(path: str) -> str:
+    return Path(path.split("?")[0]).suffix.lower()
+
+
 def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return None
     text = str(value).strip()
     return text or None
 
 
-def _seconds(value: object) -> float | None:
-    text = _text(value)
-    if text is None:
+def _seconds(row: dict[str, Any], column: str) -> float | None:
+    """The row's ``column`` in seconds: None when empty; a `ValueError` naming the column unless finite and >= 0."""
+    value = row.get(column)
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(f"not a number of seconds: {text!r}") from None
-    if seconds < 0 or math.isnan(seconds):
-        raise ValueError(f"negative or NaN seconds: {text!r}")
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {column}: not a number of seconds: {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"column {column}: {value!r} is not a finite number of seconds >= 0")
     return seconds

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from acav1m_hf import release
+from acav1m_hf import release, strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS, arrow_schema, flatten
 from curation import __version__
 from curation.captioning import CaptionResult, caption_batch
@@ -51,7 +51,7 @@ from curation.config import CurationConfig
 from curation.decode import decode_clips
 from curation.deduplicate import deduplicate, sample_vector
 from curation.filters import Decision, realign, rms_dbfs
-from curation.inputs import InputProblem, read_inputs
+from curation.inputs import InputProblem, as_written, read_inputs
 from curation.profiles import Profile, build_profile, profile_settings
 from curation.records import Clip, InputItem, Rejected
 from curation.roles import Analysis
@@ -104,10 +104,12 @@ def plan_fingerprint(units: list[Unit], problems: list[InputProblem], config: Cu
         "version": __version__,
         "schema": SCHEMA_VERSION,
     }
-    digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+    digest.update(strict_json.dumps(head, sort_keys=True, default=str).encode())
     for unit in units:  # streamed: no second copy of the whole plan as one JSON string
-        digest.update(json.dumps([unit.name, [asdict(i) for i in unit.items]], sort_keys=True, default=str).encode())
-    digest.update(json.dumps([asdict(p) for p in problems], sort_keys=True, default=str).encode())
+        digest.update(
+            strict_json.dumps([unit.name, [asdict(i) for i in unit.items]], sort_keys=True, default=str).encode()
+        )
+    digest.update(strict_json.dumps([asdict(p) for p in problems], sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -161,7 +163,10 @@ _PROFILES: dict[tuple[str, str], Profile] = {}
 def load_profile(config: CurationConfig, factory: ProfileFactory | None = None) -> Profile:
     """One profile per process, config and factory: models load once per worker, not once per unit."""
     factory = factory or build_profile
-    key = (f"{factory.__module__}.{factory.__qualname__}", json.dumps(config.to_dict(), sort_keys=True, default=str))
+    key = (
+        f"{factory.__module__}.{factory.__qualname__}",
+        strict_json.dumps(config.to_dict(), sort_keys=True, default=str),
+    )
     if key not in _PROFILES:
         _PROFILES[key] = factory(config)
     return _PROFILES[key]
@@ -331,7 +336,7 @@ def _process_unit(
                             vectors[sample.key] = vector
                         kept += 1
             except Rejected as rejected:
-                transient = is_transient(rejected.__cause__)
+                transient = rejected.retryable
                 if kept:  # the file broke after some clips: those are written and stay; the line says both
                     detail = f"stopped early, {rejected.reason}: {rejected.detail}"
                     inputs.append(_input_line(item, "kept", None, detail, kept, reasons, transient))
@@ -364,31 +369,9 @@ def _process_unit(
         "retryable": {"inputs": sum(1 for line in inputs if line["retryable"]), "clips": retryable_clips},
         "vectors": vectors,
     }
-    store.write_atomic(marker_name(unit), json.dumps(summary, sort_keys=True, default=str))
+    store.write_atomic(marker_name(unit), strict_json.dumps(summary, sort_keys=True, default=str))
     crash_point("unit_done")
     return summary
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    """Whether an input's failure may go away on a retry: I/O and network errors, not bad media.
-
-    Transient: timeouts, connection errors and other ``OSError``s raised while
-    reading (a flaky disk or object store), and HTTP client errors. Not
-    transient: FFmpeg's verdicts on the bytes (``undecodable`` data, no audio
-    stream, too short, silence) and a file that does not exist.
-    """
-    if exc is None:
-        return False
-    import av
-
-    if isinstance(exc, av.FFmpegError | FileNotFoundError | IsADirectoryError | NotADirectoryError):
-        return False
-    if isinstance(exc, TimeoutError | ConnectionError | OSError):
-        return True
-    return any(
-        cls.__module__.split(".")[0] in {"aiohttp", "botocore", "requests", "urllib3", "httpx"}
-        for cls in type(exc).__mro__
-    )
 
 
 def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
@@ -430,14 +413,16 @@ def _input_line(
     reasons: Counter[str],
     retryable: bool = False,
 ) -> dict[str, Any]:
+    """One line of ``inputs.jsonl``, its paths as the user wrote them (see `curation.inputs.as_written`)."""
+    shown = item.given or item.path
     return {
-        "input": item.given or item.path,  # as written, like source.path: no machine's absolute path
+        "input": shown,
         "video_id": item.video_id,
         "start": item.start,
         "end": item.end,
         "outcome": outcome,
         "reason": reason,
-        "detail": detail or None,
+        "detail": as_written(detail, item.path, shown) or None,
         "clips": kept,
         "clips_rejected": dict(sorted(reasons.items())),
         "retryable": retryable,
@@ -493,7 +478,7 @@ def curate(
     config = config or CurationConfig()
     say = log or (lambda message: print(message, file=sys.stderr))
     store = Store(out)
-    items, problems = read_inputs(inputs)
+    items, problems = read_inputs(inputs, exclude=store.local_path())  # the output is never an input
     units = plan(items, config)
     fingerprint = plan_fingerprint(units, problems, config)
     state = _prepare(store, fingerprint, overwrite)
@@ -506,7 +491,7 @@ def curate(
         store.remove(FINALIZED)  # from here on a rerun (with the flag or not) re-finalizes
     store.makedirs(WORK_DIR)
     if not store.exists(PLAN):
-        store.write_atomic(PLAN, json.dumps({"fingerprint": fingerprint}))
+        store.write_atomic(PLAN, strict_json.dumps({"fingerprint": fingerprint}))
     _recall_parts(store, units)
     if retry_failed:
         redo = _forget_retryable(store, units)
@@ -522,13 +507,15 @@ def curate(
         say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")
     failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
     for failure in failures:
-        store.write_atomic(failed_name(failure.unit), json.dumps(asdict(failure), sort_keys=True))
+        store.write_atomic(failed_name(failure.unit), strict_json.dumps(asdict(failure), sort_keys=True))
     finished = [u for u in units if store.exists(marker_name(u))]
     removed = deduplicate(
         store,
         [u.name for u in finished],
         lambda name: json.loads(store.read_text(marker_name(name))),
-        lambda name, summary: store.write_atomic(marker_name(name), json.dumps(summary, sort_keys=True, default=str)),
+        lambda name, summary: store.write_atomic(
+            marker_name(name), strict_json.dumps(summary, sort_keys=True, default=str)
+        ),
         config,
     )
     if removed:
@@ -769,7 +756,7 @@ def finalize(
                 if len(buffers[split]) >= INDEX_ROW_GROUP:
                     flush(split)
             for line in summary["inputs"]:
-                inputs_file.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
+                inputs_file.write((strict_json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
             totals.add_lines(summary["inputs"])
             totals.add_summary(summary)
         for split in SPLITS:
@@ -779,7 +766,7 @@ def finalize(
             for p in problems
         ]
         for line in lines:
-            inputs_file.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
+            inputs_file.write((strict_json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
         totals.add_lines(lines)
     for split in SPLITS:
         if split not in written_indexes:
@@ -787,13 +774,13 @@ def finalize(
     splits = {
         split: {**stats, "seconds": round(stats["seconds"], 3)} for split, stats in splits.items() if stats["clips"]
     }
-    text = json.dumps(_report(totals, splits, config, fingerprint), indent=2, sort_keys=True) + "\n"
+    text = strict_json.dumps(_report(totals, splits, config, fingerprint), indent=2, sort_keys=True) + "\n"
     report = json.loads(text)  # what a rerun returns too (JSON lists, not tuples)
     store.write_atomic(release.REPORT, text)
     crash_point("finalize_report")
     _write_card_and_croissant(store, report, shard_info)
     retained = bool(totals.failed_units or any(totals.retryable.values()))
-    store.write_atomic(FINALIZED, json.dumps({"retained": retained}))
+    store.write_atomic(FINALIZED, strict_json.dumps({"retained": retained}))
     if not retained:
         _remove_work(store)
     return report

@@ -63,9 +63,14 @@ class Sample:
 
 
 class Rejected(Exception):
-    """An input or a clip that curation does not keep, with a short machine-readable reason."""
+    """An input or a clip that curation does not keep, with a short machine-readable reason.
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    ``retryable`` says whether the cause may pass (a network or I/O error): such an
+    input is recorded as retryable, and ``--retry-failed`` tries it again.
+    """
+
+    def __init__(self, reason: str, detail: str = "", retryable: bool = False) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.retryable = retryable

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import numpy as np
 
+from acav1m_hf import strict_json
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE, SCHEMA_VERSION, SPLITS, validate_sample
 from curation import __version__
 from curation.captioning import CaptionResult
@@ -48,7 +48,7 @@ def build_sample(decision: Decision, caption: CaptionResult, profile: Profile, c
         "mp4": encode_mp4(clip.frames, clip.fps, clip.audio),
         "flac": encode_flac(clip.audio),
         "jpg": encode_jpg(clip.frames[len(clip.frames) // 2]),
-        "json": json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        "json": strict_json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"),
     }
     if caption.text is not None:
         members["txt"] = caption.text.encode("utf-8")

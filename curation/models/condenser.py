@@ -53,6 +53,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 
+from acav1m_hf import strict_json
 from curation.models.text import HashingEmbedder, SentenceEmbedder, normalise_sentence, split_sentences
 from curation.redact import real_secrets, redact_text, redact_url
 
@@ -141,7 +142,7 @@ class ResponseCache:
 
     @staticmethod
     def key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-        payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
+        payload = strict_json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
@@ -158,7 +159,7 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"model": model, "answer": answer}, f, ensure_ascii=False)
+            f.write(strict_json.dumps({"model": model, "answer": answer}, ensure_ascii=False))
         os.replace(tmp, path)
 
 
