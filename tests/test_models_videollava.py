@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.conftest import needs
+
+needs("torch", "transformers")
+import torch  # noqa: E402
 
 from curation.models.videollava import (  # noqa: E402
     DEFAULT_PROMPT,
