@@ -1,6 +1,7 @@
 """Shared fixtures: one small release curated by the real pipeline, reused by the whole session.
 
-Also the one rule for tests that need an optional dependency: `needs` / `missing_dependency`.
+Also the real clips' locations, the ``hub`` fixture (huggingface_hub as autospec mocks) and the one rule for
+tests that need an optional dependency: `needs` / `missing_dependency`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import os
 import shutil
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NoReturn
+from unittest.mock import create_autospec
 
+import huggingface_hub
 import pytest
+from huggingface_hub import CommitInfo
 
 from curation.config import CurationConfig
 from curation.pipeline import curate
@@ -63,6 +68,32 @@ def release_copy(release: Path, tmp_path: Path) -> Path:
 def release_files(root: Path) -> dict[str, bytes]:
     """Every file of a release by relative path: two runs compare equal when their releases are byte-identical."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+REPO_ID = "someone/acav1m"
+COMMIT = CommitInfo(
+    commit_url=f"https://huggingface.co/datasets/{REPO_ID}/commit/{'a' * 40}",
+    commit_message="Upload",
+    commit_description="",
+    oid="a" * 40,
+)
+"""What the mocked ``upload_folder`` returns."""
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """``HfApi`` (class and instance) and ``snapshot_download`` as autospec mocks, patched where hub.py imports them.
+
+    ``create_autospec`` gives the mocks the installed huggingface_hub's real
+    signatures: a call with a parameter it does not have raises. Nothing
+    reaches the network.
+    """
+    api_class = create_autospec(huggingface_hub.HfApi)
+    api_class.return_value.upload_folder.return_value = COMMIT
+    snapshot = create_autospec(huggingface_hub.snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "HfApi", api_class)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    return SimpleNamespace(api_class=api_class, api=api_class.return_value, snapshot=snapshot)
 
 
 def missing_dependency(reason: str) -> NoReturn:

@@ -1,7 +1,7 @@
 """`acav1m_hf.hub`: the exact ``huggingface_hub`` calls it sends, checked against the library's real signatures.
 
 ``HfApi`` and ``snapshot_download`` are replaced by ``unittest.mock.create_autospec``
-mocks: a call with a parameter the installed huggingface_hub does not have
+mocks (the ``hub`` fixture of conftest): a call with a parameter the installed huggingface_hub does not have
 fails, and each test asserts the calls and their arguments. What the patterns
 select is checked with huggingface_hub's own matcher (``filter_repo_objects``,
 which ``upload_folder`` and ``snapshot_download`` apply to ``allow_patterns``
@@ -14,36 +14,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
-from unittest.mock import call, create_autospec
+from unittest.mock import call
 
-import huggingface_hub
 import pytest
-from huggingface_hub import CommitInfo
 from huggingface_hub.utils import filter_repo_objects
 
 from acav1m_hf.hub import RELEASE_PATTERNS, STALE_PATTERNS, download_release, push_release, shard_urls
 from acav1m_hf.loading import load
 from acav1m_hf.release import list_shards
 from acav1m_hf.validate import validate_release
-
-REPO_ID = "someone/acav1m"
-COMMIT = CommitInfo(
-    commit_url=f"https://huggingface.co/datasets/{REPO_ID}/commit/{'a' * 40}",
-    commit_message="Upload",
-    commit_description="",
-    oid="a" * 40,
-)
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """``HfApi`` (class and instance) and ``snapshot_download`` as autospec mocks, patched where hub.py imports them."""
-    api_class = create_autospec(huggingface_hub.HfApi)
-    api_class.return_value.upload_folder.return_value = COMMIT
-    snapshot = create_autospec(huggingface_hub.snapshot_download)
-    monkeypatch.setattr(huggingface_hub, "HfApi", api_class)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
-    return SimpleNamespace(api_class=api_class, api=api_class.return_value, snapshot=snapshot)
+from tests.conftest import COMMIT, REPO_ID
 
 
 def files_of(root: Path) -> list[str]:
