@@ -50,9 +50,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 # The website's browser tests use Debian's chromium (`apt-get install chromium`); they skip without it unless
-# ACAV1M_REQUIRE_BROWSER=1 (set by CI).
+# ACAV1M_REQUIRE_BROWSER=1 (set by CI). ACAV1M_REQUIRE_TEST_DEPS=1: a test that skips for a dependency setup-test
+# installs fails instead (tests/conftest.py, `missing_dependency`).
 test: setup-test lint
-	ACAV1M_DS3_PYTHON=$(DS3_VENV)/bin/python $(PY) -m pytest -q
+	ACAV1M_REQUIRE_TEST_DEPS=1 ACAV1M_DS3_PYTHON=$(DS3_VENV)/bin/python $(PY) -m pytest -q
 
 format:
 	$(VENV)/bin/ruff format .

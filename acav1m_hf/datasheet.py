@@ -1,7 +1,7 @@
 """The ACAV-1M datasheet as data.
 
 Transcribed from the datasheet in the ACAV-1M supplementary material
-(``shared/seed/ACAV-1M-supplementary.txt``, "Datasheets for Datasets" by
+(its sections 1-5 are kept in ``tests/data/``, "Datasheets for Datasets" by
 Gebru et al.). The dataset card (`acav1m_hf.card`) renders every entry and the
 Croissant (`acav1m_hf.croissant`) fills its Responsible-AI (``rai:``) fields
 from the entries tagged with those properties, so the card and the JSON-LD can

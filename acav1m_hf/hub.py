@@ -5,10 +5,11 @@ the card's YAML tells ``datasets`` how to read ``data/*.tar``. Pushing is
 therefore one ``create_repo`` plus one ``upload_folder`` commit, restricted to
 the files of the layout, and downloading is one ``snapshot_download``.
 
-Honest scope: the tests replace ``HfApi`` and ``snapshot_download`` with fakes
-and check the calls (folder, ``repo_type="dataset"``, patterns); no test talks
-to the Hub, so authentication, rate limits and large-file upload behaviour are
-exercised only by real use.
+Honest scope: the tests replace ``HfApi`` and ``snapshot_download`` with
+autospec mocks (the library's real signatures) and check the exact calls
+(folder, ``repo_type="dataset"``, patterns); no test talks to the Hub, so
+authentication, rate limits and large-file upload behaviour are exercised
+only by real use.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def push_release(
     push a release that fails it, so a broken shard never reaches users.
     ``private`` applies when the repository is created; an existing
     repository keeps its visibility. Returns the commit URL.
-    ``api`` is an ``HfApi``-like object (tests pass a fake).
+    ``api`` is an ``HfApi``-like object (default: ``HfApi(token=token)``).
     """
     root = Path(root)
     if not (root / CARD).is_file():

@@ -15,7 +15,10 @@ distinct video ids. Each case runs in this process, on one core:
   pipeline's decoding stage alone (PyAV decode, RGB at <= 384 px, 16-kHz mono
   audio), i.e. *the limit* of the goal;
 * ``decode-raw``: PyAV decoding every video and audio frame with no conversion
-  (what the codecs alone cost).
+  (what the codecs alone cost);
+* ``decode+align``: ``decode`` with the CPU profile's `SignalAligner` run on
+  every clip: against ``decode``, what the aligner costs (the tests assert no
+  time; this is where its speed is measured).
 
 Clips/s counts every clip the decoder cut (kept or rejected by a filter).
 Ray 1-vs-2 workers is measured in ``bench/ray_scale.py``.
@@ -92,18 +95,23 @@ def run_curate(manifest: Path, out: Path, clip_seconds: float) -> tuple[int, int
     return clips["total"], nbytes
 
 
-def run_decode(manifest: Path, clip_seconds: float) -> tuple[int, int]:
+def run_decode(manifest: Path, clip_seconds: float, align: bool = False) -> tuple[int, int]:
+    """`decode_clips` over every input; with ``align``, `SignalAligner.analyse` on each clip as well."""
     from curation.config import CurationConfig
     from curation.decode import decode_clips
     from curation.inputs import read_inputs
     from curation.records import Rejected
+    from curation.signal_aligner import SignalAligner
 
     config = CurationConfig(clip_seconds=clip_seconds)
+    aligner = SignalAligner()
     items, _ = read_inputs([str(manifest)])
     clips = 0
     for item in items:
         try:
-            for _clip in decode_clips(item, config):
+            for clip in decode_clips(item, config):
+                if align:
+                    aligner.analyse(clip, None)
                 clips += 1
         except Rejected:
             pass
@@ -146,6 +154,7 @@ def run(args: argparse.Namespace) -> Result:
         "curate": lambda: run_curate(manifest, scratch, args.clip_seconds),
         "decode": lambda: run_decode(manifest, args.clip_seconds),
         "decode-raw": lambda: run_decode_raw(manifest, clips_per_pass),
+        "decode+align": lambda: run_decode(manifest, args.clip_seconds, align=True),
     }
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only.split(",")}
@@ -163,6 +172,10 @@ def run(args: argparse.Namespace) -> Result:
     if "curate" in runs and "decode-raw" in runs:
         result.ratios.append(
             ratio(runs, "curate", "decode-raw", "curate / PyAV decode of every frame, no conversion", None)
+        )
+    if "decode+align" in runs and "decode" in runs:
+        result.ratios.append(
+            ratio(runs, "decode+align", "decode", "decode + signal aligner / decoding alone (clips/s)", None)
         )
     if "decode" in runs and "decode-raw" in runs:
         result.ratios.append(ratio(runs, "decode", "decode-raw", "decode_clips / PyAV decode, no conversion", None))

@@ -330,6 +330,7 @@ def _process_unit(
                             continue
                         written.add(sample.key)
                         part = writer.write(sample)
+                        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
                         rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
                         vector = sample_vector(sample)
                         if vector is not None:

@@ -1,19 +1,34 @@
-"""Shared fixtures: one small release curated by the real pipeline, reused by the whole session."""
+"""Shared fixtures: one small release curated by the real pipeline, reused by the whole session.
+
+Also the real clips' locations, the ``hub`` fixture (huggingface_hub as autospec mocks) and the one rule for
+tests that need an optional dependency: `needs` / `missing_dependency`.
+"""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
+from typing import NoReturn
+from unittest.mock import create_autospec
 
+import huggingface_hub
 import pytest
+from huggingface_hub import CommitInfo
 
 from curation.config import CurationConfig
 from curation.pipeline import curate
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 SAMPLE_DATA = Path(str(resources.files("acav1m_hf") / "sample_data"))
+TEST_MEDIA = Path(__file__).parent / "media"
+"""Real clips that only the tests use; with SAMPLE_DATA, every real clip a test reads (tests/media/README.md)."""
+SPEECH_CLIP = TEST_MEDIA / "forensics_hello_excerpt.mp4"
+"""Real speech: a person saying "I will show a directory" (0-3.7 s of 5 s)."""
+REQUIRE_TEST_DEPS = "ACAV1M_REQUIRE_TEST_DEPS"
 HOSTILE_CAPTION = '<img src=x onerror="alert(1)"><script>window.pwned=1</script> & "quotes"'
 RELEASE_CONFIG = CurationConfig(keep_flagged=True, clip_seconds=4.0)
 """Keep flagged clips so that every task label shows up; 4-s clips so that one input gives several clips."""
@@ -55,8 +70,56 @@ def release_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="session")
-def media() -> Path:
-    if not MEDIA.is_dir():
-        pytest.skip(f"real clips folder {MEDIA} not found")
-    return MEDIA
+REPO_ID = "someone/acav1m"
+COMMIT = CommitInfo(
+    commit_url=f"https://huggingface.co/datasets/{REPO_ID}/commit/{'a' * 40}",
+    commit_message="Upload",
+    commit_description="",
+    oid="a" * 40,
+)
+"""What the mocked ``upload_folder`` returns."""
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """``HfApi`` (class and instance) and ``snapshot_download`` as autospec mocks, patched where hub.py imports them.
+
+    ``create_autospec`` gives the mocks the installed huggingface_hub's real
+    signatures: a call with a parameter it does not have raises. Nothing
+    reaches the network.
+    """
+    api_class = create_autospec(huggingface_hub.HfApi)
+    api_class.return_value.upload_folder.return_value = COMMIT
+    snapshot = create_autospec(huggingface_hub.snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "HfApi", api_class)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    return SimpleNamespace(api_class=api_class, api=api_class.return_value, snapshot=snapshot)
+
+
+def missing_dependency(reason: str) -> NoReturn:
+    """Skip a test whose dependency is missing, or fail it where ``ACAV1M_REQUIRE_TEST_DEPS=1`` (``make test``).
+
+    ``make test`` installs every test dependency first (``make setup-test``), so
+    there a missing one is a broken setup, and a skip would hide that the
+    test never ran. Outside it (a plain ``pytest`` on the base install) the
+    tests of optional parts skip. Works at module level too.
+    """
+    if os.environ.get(REQUIRE_TEST_DEPS) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_TEST_DEPS}=1 requires every dependency make setup-test installs", False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def needs(*modules: str) -> None:
+    """`missing_dependency` naming the first of ``modules`` that is not installed (this suite's `pytest.importorskip`).
+
+    It looks the modules up without importing them (importing imagebind runs a
+    broken ``__init__``): the test imports them itself, so that an installed
+    but broken package is an error, not a skip.
+    """
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # a submodule whose parent package is missing
+            found = False
+        if not found:
+            missing_dependency(f"{module} is not installed")

@@ -119,6 +119,7 @@ def test_curation_bench(out: Path) -> None:
         out=out,
     )
     assert "curate (CPU profile) / decoding the inputs alone (clips/s)" in stdout
+    assert "decode + signal aligner / decoding alone (clips/s)" in stdout
     assert all(r["samples"] > 0 for r in _saved(out, "curation")["rows"])
 
 

@@ -31,6 +31,7 @@ from acav1m_hf.croissant import (
 )
 from acav1m_hf.release import CROISSANT, file_sha256, index_name, list_shards
 from acav1m_hf.schema import MEMBERS, flatten, index_columns
+from tests.conftest import missing_dependency
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CROISSANT = REPO / "croissant" / "croissant.json"
@@ -92,7 +93,7 @@ def _same(record: Any, expected: Any) -> bool:
 
 def _mlcroissant_cli() -> str:
     cli = Path(sys.executable).with_name("mlcroissant")
-    return str(cli) if cli.exists() else shutil.which("mlcroissant") or pytest.skip("mlcroissant CLI not found")
+    return str(cli) if cli.exists() else shutil.which("mlcroissant") or missing_dependency("mlcroissant CLI not found")
 
 
 # --------------------------------------------------------------------------- structure

@@ -31,7 +31,7 @@ from curation.pipeline import FINALIZED, CurationError, UnitJob, curate
 from curation.profiles import Profile
 from curation.signal_aligner import SignalAligner
 from curation.writer import Store
-from tests.conftest import release_files
+from tests.conftest import needs, release_files
 from tests.synthetic import make_clip, write_silent, write_video_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,9 @@ def local_release(inputs: list[str], tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray = pytest.importorskip("ray")
+    needs("ray")
+    import ray
+
     ray.init(
         num_cpus=2,
         num_gpus=1,
@@ -313,7 +315,7 @@ def test_ray_retries_and_reports_a_failing_unit_like_the_local_engine(
 
 
 def test_ray_refuses_an_output_it_cannot_share() -> None:
-    pytest.importorskip("ray")
+    needs("ray")
     job = UnitJob(CONFIG, Store("memory://acav1m-test-ray"))
     with pytest.raises(ValueError, match="memory://"):
         RayEngine().run([], job)

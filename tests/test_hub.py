@@ -1,159 +1,139 @@
-"""`acav1m_hf.hub` against a fake Hub: the calls are checked, no network is used.
+"""`acav1m_hf.hub`: the exact ``huggingface_hub`` calls it sends, checked against the library's real signatures.
 
-The fake methods bind their arguments to the real ``HfApi`` /
-``snapshot_download`` signatures, so a renamed or removed parameter in
-huggingface_hub fails here; what the real Hub does with the calls is not tested.
+``HfApi`` and ``snapshot_download`` are replaced by ``unittest.mock.create_autospec``
+mocks (the ``hub`` fixture of conftest): a call with a parameter the installed huggingface_hub does not have
+fails, and each test asserts the calls and their arguments. What the patterns
+select is checked with huggingface_hub's own matcher (``filter_repo_objects``,
+which ``upload_folder`` and ``snapshot_download`` apply to ``allow_patterns``
+and ``delete_patterns``). No test talks to the Hub: what the Hub does with
+the calls (authentication, rate limits, large uploads) is not tested here.
 """
 
 from __future__ import annotations
 
-import inspect
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import call
 
-import huggingface_hub
 import pytest
 from huggingface_hub.utils import filter_repo_objects
 
-from acav1m_hf.hub import RELEASE_PATTERNS, download_release, push_release, shard_urls
+from acav1m_hf.hub import RELEASE_PATTERNS, STALE_PATTERNS, download_release, push_release, shard_urls
 from acav1m_hf.loading import load
 from acav1m_hf.release import list_shards
-
-REAL = {
-    "create_repo": huggingface_hub.HfApi.create_repo,
-    "upload_folder": huggingface_hub.HfApi.upload_folder,
-    "snapshot_download": huggingface_hub.snapshot_download,
-    "list_repo_files": huggingface_hub.HfApi.list_repo_files,
-}
-"""The real functions, captured before the fixture patches them: the fakes bind to their signatures."""
+from acav1m_hf.validate import validate_release
+from tests.conftest import COMMIT, REPO_ID
 
 
-class FakeHub:
-    """An in-memory dataset repository store with the semantics push/download rely on (patterns, deletes)."""
-
-    def __init__(self, store: Path) -> None:
-        self.store = store
-        self.calls: list[tuple[str, dict]] = []
-
-    def _bind(self, name: str, *args, **kwargs) -> dict:
-        bound = inspect.signature(REAL[name]).bind(*args, **kwargs)
-        self.calls.append((name, dict(bound.arguments)))
-        return bound.arguments
-
-    def create_repo(self, *args, **kwargs):
-        a = self._bind("create_repo", self, *args, **kwargs)
-        (self.store / a["repo_id"]).mkdir(parents=True, exist_ok=True)
-        return f"https://huggingface.co/datasets/{a['repo_id']}"
-
-    def upload_folder(self, *args, **kwargs):
-        a = self._bind("upload_folder", self, *args, **kwargs)
-        repo, folder = self.store / a["repo_id"], Path(a["folder_path"])
-        local = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-        chosen = set(filter_repo_objects(local, allow_patterns=a.get("allow_patterns")))
-        remote = [p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()]
-        for stale in filter_repo_objects(remote, allow_patterns=a.get("delete_patterns")):
-            if stale not in chosen:
-                (repo / stale).unlink()
-        for name in chosen:
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(folder / name, repo / name)
-        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/datasets/{a['repo_id']}/commit/0"})()
-
-    def list_repo_files(self, *args, **kwargs) -> list[str]:
-        a = self._bind("list_repo_files", self, *args, **kwargs)
-        repo = self.store / a["repo_id"]
-        return [p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()]
-
-    def snapshot_download(self, *args, **kwargs) -> str:
-        a = self._bind("snapshot_download", *args, **kwargs)
-        repo, out = self.store / a["repo_id"], Path(a["local_dir"])
-        remote = [p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()]
-        for name in filter_repo_objects(remote, allow_patterns=a.get("allow_patterns")):
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(repo / name, out / name)
-        return str(out)
+def files_of(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch) -> FakeHub:
-    fake = FakeHub(tmp_path / "hub")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **k: fake.create_repo(*a, **k))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, *a, **k: fake.upload_folder(*a, **k))
-    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, *a, **k: fake.list_repo_files(*a, **k))
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
-    return fake
+def expected_upload(root: Path, token: str | None) -> dict:
+    shards = sum(len(s) for s in list_shards(root).values())
+    return {
+        "repo_id": REPO_ID,
+        "folder_path": str(root),
+        "repo_type": "dataset",
+        "token": token,
+        "revision": None,
+        "allow_patterns": list(RELEASE_PATTERNS),
+        "delete_patterns": list(STALE_PATTERNS),
+        "commit_message": f"Upload ACAV-1M release ({shards} shards)",
+    }
 
 
-def test_push_uploads_the_release_layout_as_a_dataset_repo(release_copy: Path, hub: FakeHub):
+def test_push_sends_one_create_repo_and_one_upload_folder(release_copy: Path, hub: SimpleNamespace):
+    url = push_release(release_copy, REPO_ID, token="hf_fake", private=True)
+    assert url == COMMIT.commit_url
+    hub.api_class.assert_called_once_with(token="hf_fake")
+    assert hub.api.method_calls == [
+        call.create_repo(REPO_ID, token="hf_fake", private=True, repo_type="dataset", exist_ok=True),
+        call.upload_folder(**expected_upload(release_copy, "hf_fake")),
+    ]
+    hub.snapshot.assert_not_called()
+
+
+def test_the_upload_patterns_select_the_release_layout_and_nothing_else(release_copy: Path, hub: SimpleNamespace):
+    """Files a user or an earlier run left in the folder stay local; a root ``*.py`` would break datasets >= 4."""
+    layout = files_of(release_copy)
     (release_copy / "acav1m.py").write_text("# a script at the root would make datasets>=4 refuse the repo\n")
     (release_copy / "_work").mkdir(exist_ok=True)
     (release_copy / "_work" / "scratch.tar").write_bytes(b"x")
-    url = push_release(release_copy, "someone/acav1m", token="hf_fake", private=True)
-    assert url.endswith("/commit/0")
-    (create_name, create), (upload_name, upload) = hub.calls
-    assert create_name == "create_repo" and upload_name == "upload_folder"
-    assert create["repo_id"] == "someone/acav1m" and create["repo_type"] == "dataset"
-    assert create["private"] is True and create["exist_ok"] is True and create["token"] == "hf_fake"
-    assert upload["repo_type"] == "dataset" and upload["folder_path"] == str(release_copy)
-    assert upload["allow_patterns"] == list(RELEASE_PATTERNS)
-    assert "data/*.tar" in upload["delete_patterns"]
-    pushed = sorted(
-        p.relative_to(hub.store / "someone/acav1m").as_posix()
-        for p in (hub.store / "someone/acav1m").rglob("*")
-        if p.is_file()
-    )
-    assert "acav1m.py" not in pushed and not any(p.startswith("_work") for p in pushed)
-    assert {"README.md", "croissant.json"} <= set(pushed)
-    assert {f"data/{p.name}" for s in list_shards(release_copy).values() for p in s} <= set(pushed)
+    (release_copy / "notes.txt").write_text("mine\n")
+    push_release(release_copy, REPO_ID)
+    sent = hub.api.upload_folder.call_args.kwargs
+    uploaded = sorted(filter_repo_objects(files_of(release_copy), allow_patterns=sent["allow_patterns"]))
+    assert uploaded == layout
+    assert {"README.md", "croissant.json", "report.json", "inputs.jsonl"} <= set(uploaded)
+    assert {f"data/{p.name}" for s in list_shards(release_copy).values() for p in s} <= set(uploaded)
 
 
-def test_a_second_push_removes_stale_shards(release_copy: Path, hub: FakeHub):
-    stale = hub.store / "someone/acav1m" / "data" / "train-00099.tar"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
-    push_release(release_copy, "someone/acav1m")
-    assert not stale.exists()
+def test_a_second_push_deletes_stale_shards_and_nothing_a_user_added(release_copy: Path, hub: SimpleNamespace):
+    """The remote files that ``delete_patterns`` matches and this push does not re-upload are the stale ones.
+
+    ``upload_folder`` deletes the remote files matching ``delete_patterns``
+    except those it uploads (its documented behaviour); the remote listing
+    is a previous, larger push plus files a user added on the Hub.
+    """
+    push_release(release_copy, REPO_ID)
+    sent = hub.api.upload_folder.call_args.kwargs
+    uploaded = set(filter_repo_objects(files_of(release_copy), allow_patterns=sent["allow_patterns"]))
+    stale = {"data/train-00099.tar", "metadata/old-split.parquet"}
+    user_files = {".gitattributes", "docs/paper.md", "loading_script/acav1m.py", "data/README.md"}
+    remote = sorted(uploaded | stale | user_files)
+    deleted = set(filter_repo_objects(remote, allow_patterns=sent["delete_patterns"])) - uploaded
+    assert deleted == stale
 
 
-def test_push_refuses_an_invalid_release(release_copy: Path, hub: FakeHub):
+def test_push_refuses_an_invalid_release_before_any_call(release_copy: Path, hub: SimpleNamespace):
     shard = list_shards(release_copy)["train"][0]
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="fails validation; not pushing"):
-        push_release(release_copy, "someone/acav1m")
-    assert hub.calls == []
+    with pytest.raises(ValueError, match=f"fails validation; not pushing:\n  .*{shard.name}"):
+        push_release(release_copy, REPO_ID)
     with pytest.raises(FileNotFoundError, match="README.md"):
-        push_release(release_copy / "data", "someone/acav1m")
+        push_release(release_copy / "data", REPO_ID)
+    hub.api_class.assert_not_called()
 
 
-def test_download_round_trip_loads_offline(release: Path, tmp_path: Path, hub: FakeHub):
-    push_release(release, "someone/acav1m")
-    out = download_release("someone/acav1m", tmp_path / "local", revision="v1.0")
-    name, call = hub.calls[-1]
-    assert name == "snapshot_download" and call["repo_type"] == "dataset" and call["revision"] == "v1.0"
-    assert call["local_dir"] == str(tmp_path / "local") and call["allow_patterns"] == list(RELEASE_PATTERNS)
+def test_download_sends_one_snapshot_download(tmp_path: Path, hub: SimpleNamespace):
+    hub.snapshot.return_value = str(tmp_path / "local")
+    out = download_release(REPO_ID, tmp_path / "local", revision="v1.0")
     assert out == tmp_path / "local"
-    assert {s: [p.name for p in ps] for s, ps in list_shards(out).items()} == {
-        s: [p.name for p in ps] for s, ps in list_shards(release).items()
-    }
-    loaded = load(out, split="validation", cache_dir=str(tmp_path / "cache"))
+    hub.snapshot.assert_called_once_with(
+        REPO_ID,
+        repo_type="dataset",
+        revision="v1.0",
+        local_dir=str(tmp_path / "local"),
+        token=None,
+        allow_patterns=list(RELEASE_PATTERNS),
+    )
+    download_release(REPO_ID, tmp_path / "one", patterns=["README.md", "data/validation-*.tar"])
+    assert hub.snapshot.call_args.kwargs["allow_patterns"] == ["README.md", "data/validation-*.tar"]
+    hub.api_class.assert_not_called()
+
+
+def test_what_a_download_selects_is_a_whole_release_that_loads_offline(release: Path, tmp_path: Path):
+    """The files of a pushed release that ``RELEASE_PATTERNS`` select (what the download asks for) validate and load."""
+    local = tmp_path / "local"
+    for name in filter_repo_objects(files_of(release), allow_patterns=list(RELEASE_PATTERNS)):
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(release / name, local / name)
+    assert validate_release(local) == []
+    loaded = load(local, split="validation", cache_dir=str(tmp_path / "cache"))
     assert loaded["__key__"] == load(release, split="validation", cache_dir=str(tmp_path / "cache2"))["__key__"]
 
 
-def test_download_can_narrow_to_one_split(release: Path, tmp_path: Path, hub: FakeHub):
-    push_release(release, "someone/acav1m", validate=False)
-    out = download_release("someone/acav1m", tmp_path / "local", patterns=["README.md", "data/validation-*.tar"])
-    assert list(list_shards(out)) == ["validation"]
-
-
-def test_shard_urls_for_streaming_from_the_hub(release: Path, hub: FakeHub):
-    push_release(release, "someone/acav1m", validate=False)
-    urls = shard_urls("someone/acav1m", "train", revision="main")
+def test_shard_urls_for_streaming_from_the_hub(release: Path, hub: SimpleNamespace):
+    listing = [*files_of(release), "data/README.md", "old/data/train-00000.tar", ".gitattributes"]
+    hub.api.list_repo_files.return_value = listing
+    urls = shard_urls(REPO_ID, "train", revision="main")
     assert urls == [
-        f"https://huggingface.co/datasets/someone/acav1m/resolve/main/data/{p.name}"
-        for p in list_shards(release)["train"]
+        f"https://huggingface.co/datasets/{REPO_ID}/resolve/main/data/{p.name}" for p in list_shards(release)["train"]
     ]
-    assert hub.calls[-1][1]["repo_type"] == "dataset"
-    with pytest.raises(ValueError, match=r"no 'dev' shards in data/ \(splits with shards: "):
-        shard_urls("someone/acav1m", "dev")
+    hub.api.list_repo_files.assert_called_once_with(REPO_ID, repo_type="dataset", revision="main", token=None)
+    with pytest.raises(ValueError, match=r"no 'dev' shards in data/ \(splits with shards: test, train, validation\)"):
+        shard_urls(REPO_ID, "dev")

@@ -26,6 +26,7 @@ import webdataset as wds
 from acav1m_hf.loading import load
 from acav1m_hf.release import list_shards
 from acav1m_hf.schema import hf_features
+from tests.conftest import missing_dependency
 from tests.test_streaming import _Touch, read_raw
 
 SCRIPT = Path(__file__).resolve().parents[1] / "loading_script" / "acav1m.py"
@@ -185,7 +186,7 @@ DS3_PROGRAM = textwrap.dedent(
 def test_load_dataset_runs_the_script_on_datasets_3(release: Path, reference, tmp_path: Path):
     python = os.environ.get(DS3_ENV)
     if not python:
-        pytest.skip(
+        missing_dependency(
             f"set {DS3_ENV} to a python with datasets<4 (e.g. .venv-ds3/bin/python; see loading_script/README.md)"
         )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_DATASETS_CACHE")}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
+
+from tests.conftest import needs
 
 
 @pytest.mark.slow
 def test_gpu_check_smoke_on_cpu(tmp_path) -> None:
-    for module in ("torch", "transformers", "imagebind"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed")
+    needs("torch", "transformers", "imagebind")
     from bench.gpu_paper import main
 
     out = tmp_path / "figures.json"

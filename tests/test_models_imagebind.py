@@ -9,7 +9,6 @@ encode time.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import types
 from dataclasses import replace
@@ -17,9 +16,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-if importlib.util.find_spec("imagebind") is None:  # not importorskip: importing the package runs its broken __init__
-    pytest.skip("imagebind-unofficial is not installed", allow_module_level=True)
+from tests.conftest import needs
+
+needs("torch", "imagebind")  # imagebind-unofficial
+import torch  # noqa: E402
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE  # noqa: E402
 from curation.filters import shift_audio  # noqa: E402

@@ -9,7 +9,6 @@ pass ``acav1m validate`` with every model-filled field present.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 from curation import pipeline
 from curation.config import CurationConfig
 from curation.profiles import PaperSettings, Profile, build_profile, load_paper_settings
+from tests.conftest import SPEECH_CLIP, needs
 
 
 def test_cpu_profile_needs_no_model_library() -> None:
@@ -75,7 +75,7 @@ def test_paper_profile_requires_an_explicit_imagebind_checkpoint(monkeypatch: py
 
 
 def test_paper_profile_fails_at_start_up_on_a_missing_model_folder(tmp_path: Path) -> None:
-    _needs("torch", "imagebind")
+    needs("torch", "imagebind")
     overrides = {"captioner": str(tmp_path / "no-such-model"), "embedder_arch": "tiny", "embedder_checkpoint": "random"}
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         build_profile(CurationConfig(profile="paper"), overrides)
@@ -83,15 +83,9 @@ def test_paper_profile_fails_at_start_up_on_a_missing_model_folder(tmp_path: Pat
         build_profile(CurationConfig(profile="paper"), {"embedder_checkpoint": str(tmp_path / "missing.pth")})
 
 
-def _needs(*modules: str) -> None:
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed")
-
-
 @pytest.mark.slow
 def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _needs("torch", "transformers", "openai", "imagebind", "faster_whisper")
+    needs("torch", "transformers", "openai", "imagebind", "faster_whisper")
     from acav1m_hf.validate import validate_release
     from curation.models.condenser import FallbackCondenser
     from curation.models.videollava import save_random_videollava
@@ -124,10 +118,7 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert profile.models()["embedder"] == "imagebind_tiny (random init)"
     assert "OPENAI_API_KEY" not in json.dumps(profile.settings)
 
-    inputs = release_inputs(tmp_path / "inputs")
-    speech_file = Path(__file__).resolve().parents[2] / "shared" / "media" / "forensics_hello.mp4"
-    if speech_file.is_file():
-        inputs.append(str(speech_file))
+    inputs = [*release_inputs(tmp_path / "inputs"), str(SPEECH_CLIP)]
     root = tmp_path / "acav1m"
     config = CurationConfig(
         profile="paper", clip_seconds=4.0, keep_flagged=True, batch_size=2, max_side=128, dedup_threshold=None
@@ -152,14 +143,13 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert caption["text"] and caption["origin"] == "tiny-video-llava + extractive", caption
         assert meta["embeddings"]["rows"] == ["audio", "visual", "text"]
     speech = [m["caption"]["transcript"] for m in samples if "forensics" in m["source"]["path"]]
-    if speech_file.is_file():
-        assert any(t and "directory" in t.lower() for t in speech), speech
-        assert any('Speech: "' in m["caption"]["text"] for m in samples if "forensics" in m["source"]["path"])
+    assert any(t and "directory" in t.lower() for t in speech), speech
+    assert any('Speech: "' in m["caption"]["text"] for m in samples if "forensics" in m["source"]["path"])
 
 
 def test_near_duplicates_are_removed_across_units_and_recorded(tmp_path: Path) -> None:
     """With a threshold of -1 every clip duplicates the first one kept: all others leave their shards, recorded."""
-    _needs("torch", "imagebind")
+    needs("torch", "imagebind")
     from acav1m_hf.validate import validate_release
     from tests.conftest import release_inputs
 

@@ -8,11 +8,11 @@ import av
 import numpy as np
 import pytest
 
-pytest.importorskip("faster_whisper")
+from tests.conftest import SPEECH_CLIP, missing_dependency, needs
+
+needs("faster_whisper")
 
 from curation.models.whisper import WhisperTranscriber, bundled_whisper_path  # noqa: E402
-
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
 def _audio_16k_mono(path: Path) -> np.ndarray:
@@ -29,15 +29,12 @@ def transcriber() -> WhisperTranscriber:
     try:
         bundled_whisper_path()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing_dependency(str(exc))
     return WhisperTranscriber(cpu_threads=2)
 
 
 def test_transcribes_real_speech(transcriber: WhisperTranscriber) -> None:
-    clip = MEDIA / "forensics_hello.mp4"
-    if not clip.is_file():
-        pytest.skip(f"{clip} not found")
-    text = transcriber.transcribe(_audio_16k_mono(clip))
+    text = transcriber.transcribe(_audio_16k_mono(SPEECH_CLIP))
     assert "directory" in text.lower(), text  # the speaker says "I will show a directory ..."
     assert transcriber.name == "whisper-tiny.en (faster-whisper)"
 

@@ -1,18 +1,19 @@
 """A run killed at any moment and restarted with the same command ends with the uninterrupted run's release.
 
-The kills are real SIGKILLs of an ``acav1m curate`` subprocess: at exact
-points through the ``ACAV1M_TEST_CRASH`` hook (after a unit's marker, between
-two moves of finalize, after ``report.json``, midway through removing
-``_work/``), and at random times. After every kill no partial shard is
-visible; after the rerun every file of the release is byte-identical to an
-uninterrupted run's, and ``_work/`` is gone.
+The kills are real SIGKILLs of an ``acav1m curate`` subprocess at events,
+through the pipeline's ``ACAV1M_TEST_CRASH`` hook (`curation.pipeline.crash_point`:
+with a sample's part still open, after a unit's marker, between two moves of
+finalize, after ``report.json``, midway through removing ``_work/``), never at
+times, so that what is covered does not depend on the machine's speed: once
+per point, and again and again on one folder. After every kill no partial
+shard is visible; after the rerun every file of the release is byte-identical
+to an uninterrupted run's, and ``_work/`` is gone.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 import tarfile
@@ -95,27 +96,34 @@ def test_a_run_killed_at_a_point_and_rerun_gives_the_uninterrupted_release(
     assert not (out / WORK_DIR).exists()
 
 
+KILL_CHAIN = (
+    ("sample_written:2", None),  # unit 1: its first part finished, its second a .partial; no marker
+    ("unit_done:2", None),  # units 1 and 2 done
+    ("sample_written:3", "resuming: 2 of 4 units already done, 2 to process"),  # unit 3 done, unit 4 half written
+    ("finalize_move:3", "resuming: 3 of 4 units already done, 1 to process"),  # three parts moved into data/
+    ("finalize_report:1", None),
+    ("cleanup:2", None),  # _work/ half removed
+)
+"""Successive runs on one folder, each killed at the next event: (ACAV1M_TEST_CRASH, what its start logs)."""
+
+
 @pytest.mark.slow
-def test_runs_killed_at_random_times_end_with_the_uninterrupted_release(
+def test_a_run_killed_again_and_again_at_events_ends_with_the_uninterrupted_release(
     inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    rng = random.Random(4)
-    kills = 0
-    for _ in range(3):  # a whole run takes 4-8 s here, most of it after the imports
-        process = run_cli(inputs, out, config_file)
-        try:
-            process.wait(timeout=rng.uniform(1.0, 4.0))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            kills += 1
-        _, stderr = process.communicate()
-        assert process.returncode in (0, -9), stderr
+    for crash, resuming in KILL_CHAIN:
+        process = run_cli(inputs, out, config_file, crash)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == -9, (crash, stderr)
+        if resuming:
+            assert resuming in stderr, (crash, stderr)
+        if crash.startswith("sample_written"):
+            assert list((out / WORK_DIR).glob(".*.partial")), f"{crash}: killed with no part open"
         assert_nothing_partial_is_visible(out, reference)
     final = run_cli(inputs, out, config_file)
     _, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr
-    assert kills >= 1
     assert release_files(out) == reference
     assert not (out / WORK_DIR).exists()
 

@@ -14,8 +14,8 @@ torch. The image processor applies the same CLIP preprocessing to each
 frame (short side 224, centre crop 224, CLIP mean/std) and the ``<video>``
 placeholder is expanded exactly as ``VideoLlavaProcessor.replace_video_token``
 does: ``frames * ((224 / patch)^2 + 1)`` tokens (the class token is kept for
-video). ``tests/test_models_videollava.py`` checks the equivalence wherever
-the processor can be built.
+video). ``tests/test_models_videollava.py`` checks both against transformers'
+own code (``CLIPImageProcessorPil`` and ``VideoLlavaProcessor.replace_video_token``).
 """
 
 from __future__ import annotations
