@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip install -q
+PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: setup setup-test system-deps demo test lint format bench clean
+.PHONY: setup setup-test system-deps demo test lint format bench clean constraints
 
 # Debian's FFmpeg libraries: torchcodec (the decoder of datasets' Audio and Video) needs them.
 system-deps:
@@ -13,11 +13,12 @@ system-deps:
 	  || ( command -v sudo >/dev/null && sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null ) \
 	  || echo "warning: could not install FFmpeg libraries (torchcodec needs them to decode in load_dataset)"
 
-# The base install: the package, CPU torch and torchcodec. av is pinned because shard bytes depend on its FFmpeg.
-$(VENV)/.installed: pyproject.toml
+# The base install: the package, CPU torch and torchcodec, at the versions of constraints.txt (shard bytes depend on
+# some of them: PyAV's FFmpeg, numpy, Pillow, soundfile, pyarrow).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) "torch>=2.4,<2.14" "torchcodec==0.12.0" "av==18.1.0"
+	$(PIP) torch torchcodec av
 	$(PIP) -e ".[dev]"
 	touch $@
 
@@ -61,6 +62,11 @@ format:
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# The versions every install takes: everything in .venv after `make setup-test`, the project itself left out.
+constraints: $(VENV)/.installed-test
+	{ sed -n '1,/^# Regenerate/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) $(DS3_VENV) acav1m .pytest_cache .ruff_cache
