@@ -569,13 +569,13 @@ def _prepare(store: Store, fingerprint: str, overwrite: bool) -> _State:
         _clear(store, owned)
         return _State()
     if store.exists(FINALIZED):
-        previous = _read_json(store, release.REPORT).get("plan")
-        state = _State(complete=True, retained=_read_json(store, FINALIZED).get("retained", False))
+        previous = json.loads(store.read_text(release.REPORT)).get("plan")
+        state = _State(complete=True, retained=json.loads(store.read_text(FINALIZED)).get("retained", False))
     elif store.exists(PLAN):
-        previous = _read_json(store, PLAN)["fingerprint"]
+        previous = json.loads(store.read_text(PLAN))["fingerprint"]
         state = _State()
     else:
-        previous = _read_json(store, release.REPORT).get("plan")
+        previous = json.loads(store.read_text(release.REPORT)).get("plan")
         state = _State(complete=True)
     if previous != fingerprint:
         raise CurationError(
@@ -621,7 +621,7 @@ def _run_files(store: Store) -> Callable[[str], bool] | None:
     may have moved to ``data/``. Each of these may also be there as its
     ``.partial``. A file named by no record is not the run's.
     """
-    report, plan = _read_json(store, release.REPORT), _read_json(store, PLAN)
+    report, plan = _own_record(store, release.REPORT, "acav1m_version"), _own_record(store, PLAN, "fingerprint")
     if report is None and plan is None:
         return None
     shards = Counter({split: stats["shards"] for split, stats in (report or {}).get("splits", {}).items()})
@@ -632,7 +632,7 @@ def _run_files(store: Store) -> Callable[[str], bool] | None:
         moved = 0
         for i in range(count):
             if f"{unit_name(split, i)}.done.json" in recorded:
-                moved += len(_read_json(store, marker_name(unit_name(split, i)))["parts"])
+                moved += len(json.loads(store.read_text(marker_name(unit_name(split, i))))["parts"])
         shards[split] = max(shards[split], moved)
     files = {release.REPORT, release.INPUTS, release.CARD, release.CROISSANT}
     files |= {release.index_name(split) for split in set(shards) | set(units)}
@@ -665,14 +665,13 @@ def _without_partial(name: str) -> str:
     return f"{head}/{base}" if head else base
 
 
-def _read_json(store: Store, rel: str) -> Any:
-    """A record the pipeline wrote, or None when it is absent; a damaged one is an error naming it."""
+def _own_record(store: Store, rel: str, key: str) -> dict[str, Any] | None:
+    """The JSON record ``rel`` when it is the pipeline's (an object with ``key``), else None (absent, or someone else's)."""
     try:
-        return json.loads(store.read_text(rel))
-    except FileNotFoundError:
+        data = json.loads(store.read_text(rel))
+    except (FileNotFoundError, ValueError):
         return None
-    except ValueError as exc:
-        raise CurationError(f"{store.display(rel)}: damaged record ({exc}); move the folder away and rerun") from exc
+    return data if isinstance(data, dict) and key in data else None
 
 
 def _record(store: Store, unit: Unit) -> dict[str, Any] | None:

@@ -179,12 +179,16 @@ def test_a_folder_that_is_not_a_release_is_refused_without_suggesting_overwrite(
     folder = tmp_path / "thesis"
     (folder / WORK_DIR).mkdir(parents=True)
     (folder / WORK_DIR / "draft.tex").write_text("precious")  # only under _work/: still not the tool's
+    (folder / layout.REPORT).write_text('{"title": "my report"}')  # a report.json, but not an acav1m one
+    (folder / layout.CARD).write_text("# my project")
+    mine = release_files(folder)
     for overwrite in (False, True):
         with pytest.raises(CurationError, match="is not an acav1m release") as refused:
             curate(inputs, folder, CONFIG, overwrite=overwrite, log=quiet)
-        assert f"{WORK_DIR}/draft.tex" in str(refused.value)
+        assert all(name in str(refused.value) for name in mine)
         assert "--overwrite" not in str(refused.value)
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [WORK_DIR, f"{WORK_DIR}/draft.tex"]
+    assert release_files(folder) == mine
+    assert not (folder / LOCK).exists()
 
 
 @pytest.mark.slow
@@ -279,3 +283,26 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing_partial(
     assert code == 0, stderr
     assert "resuming: 1 of 3 units already done" in stderr
     assert release_files(out) == reference
+
+
+def test_a_full_disk_on_a_ray_worker_stops_the_run_instead_of_failing_the_unit(
+    inputs: list[str], tmp_path: Path
+) -> None:
+    ray = pytest.importorskip("ray")
+    from curation.engines import RayEngine
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        curate(inputs, out, CONFIG, engine=_StopAfter(1), log=quiet)
+    part = f"{WORK_DIR}/{next_unit(inputs, out)}-p000.tar"
+    (out / WORK_DIR / f".{part.rsplit('/', 1)[1]}.partial").symlink_to("/dev/full")
+    ray.init(
+        num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}}
+    )
+    try:
+        with pytest.raises(OutputFull, match=f"{out}/{part}: no space left on device"):
+            curate(inputs, out, CONFIG, engine=RayEngine(workers=1, progress=False), log=quiet)
+    finally:
+        ray.shutdown()
+    assert partials(out) == []
+    assert not list((out / WORK_DIR).glob("*.failed.json"))
