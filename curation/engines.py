@@ -4,8 +4,8 @@ An engine takes the planned units and a `UnitJob` and makes sure each unit is
 processed once (`UnitJob.process` writes the unit's parts and marker), retrying
 a unit that raises up to ``max_attempts`` times before reporting it as a
 `UnitFailure`; a full output disk (`OutputFull`) is not the unit's failure
-and stops the run at once. Engines never touch samples: the same stage code runs under
-each, so the same inputs and config give byte-identical shards.
+and stops the run at once. Engines never touch samples: the same stage code
+runs under each, so the same inputs and config give byte-identical shards.
 
 * `LocalEngine` (``--engine local``, the default): units one after another in
   this process.

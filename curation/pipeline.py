@@ -496,6 +496,8 @@ def curate(
     different plan in a non-empty ``out`` is refused unless ``overwrite``.
     ``retry_failed`` redoes the units that failed and those with clips or
     inputs that failed for transient reasons (model errors, I/O errors).
+    One run at a time writes ``out`` (`curation.lock.OutputBusy` for a
+    second); a full disk raises `curation.writer.OutputFull`, naming the file.
     """
     from curation.engines import LocalEngine
 

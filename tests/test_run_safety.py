@@ -100,7 +100,7 @@ def last_line(stderr: str) -> str:
 
 
 def partials(root: Path) -> list[Path]:
-    return sorted(path for path in root.rglob(".*.partial"))
+    return sorted(root.rglob(".*.partial"))
 
 
 class _StopAfter:
