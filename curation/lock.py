@@ -15,7 +15,7 @@ Where the lock lives decides what it protects:
   that sees the same folder, on any machine of the network disk.
 * **an object store or other fsspec URL** (``s3://``, ``gs://``, ``hf://``,
   ``memory://``): object stores have no locks, so the lock is a local file
-  under the temporary folder named after the URL. It excludes a second run
+  under ``~/.cache/acav1m/locks/`` named after the URL. It excludes a second run
   *on the same machine* only: two machines writing one prefix are not
   stopped. Run one driver per output there (Ray workers do not take the
   lock; only the driver does).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,13 +43,13 @@ class OutputBusy(RuntimeError):
 
 
 def lock_path(store: Store) -> Path:
-    """Where the lock of ``store`` lives: in the folder when it is local, else in this machine's temporary folder."""
+    """Where the lock of ``store`` lives: in the folder when it is local, else in this user's cache on this machine."""
     if store.local:
         store.makedirs("")
         return Path(store.path(LOCK))
     url = store.fs.unstrip_protocol(store.root)
-    folder = Path(tempfile.gettempdir()) / "acav1m-locks"
-    folder.mkdir(exist_ok=True)
+    folder = Path.home() / ".cache" / "acav1m" / "locks"  # per user: a shared /tmp folder is another user's
+    folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.lock"
 
 
