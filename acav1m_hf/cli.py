@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT; a curate rerun resumes
+        resume = "; rerun the same command to resume" if args.command == "curate" else ""
+        print(f"acav1m {args.command}: interrupted{resume}", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError) as exc:  # bad input, a busy or full output folder, ...
         print(f"acav1m {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -3,8 +3,9 @@
 An engine takes the planned units and a `UnitJob` and makes sure each unit is
 processed once (`UnitJob.process` writes the unit's parts and marker), retrying
 a unit that raises up to ``max_attempts`` times before reporting it as a
-`UnitFailure`. Engines never touch samples: the same stage code runs under
-each, so the same inputs and config give byte-identical shards.
+`UnitFailure`; a full output disk (`OutputFull`) is not the unit's failure
+and stops the run at once. Engines never touch samples: the same stage code
+runs under each, so the same inputs and config give byte-identical shards.
 
 * `LocalEngine` (``--engine local``, the default): units one after another in
   this process.
@@ -31,6 +32,7 @@ from typing import Any
 
 from curation.pipeline import Analysed, Unit, UnitFailure, UnitJob, analyse_batch, load_profile, one_blas_thread
 from curation.records import Clip
+from curation.writer import OutputFull
 
 DEFAULT_ATTEMPTS = 3
 
@@ -60,6 +62,8 @@ class LocalEngine:
                 try:
                     job.process(unit)
                     break
+                except OutputFull:  # the disk, not the unit: every other unit would fail the same way
+                    raise
                 except Exception as exc:  # noqa: BLE001 - a unit's failure is retried, then reported
                     if attempt == self.max_attempts:
                         failures.append(UnitFailure(unit.name, attempt, _describe(exc)))
@@ -185,6 +189,8 @@ class RayEngine:
                     try:
                         ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - task errors, lost workers, dead actors alike
+                        if isinstance(_cause(ray, exc), OutputFull):
+                            raise _cause(ray, exc) from None  # a full disk stops the run, as with the local engine
                         if attempt < self.max_attempts:
                             queue.appendleft((unit, attempt + 1))
                             continue

@@ -26,6 +26,11 @@ run. Where the run had failures that may be transient, ``_work/`` is kept
 just those units; see docs/scale.md.
 
 Every input and every clip ends with an outcome; nothing is dropped silently.
+
+The output folder: one run at a time writes it (`curation.lock`), and
+``--overwrite`` removes only the files that an earlier run's own records
+(``report.json``, ``_work/plan.json`` and the unit markers) name; any other
+file in the folder means a refusal that lists it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -52,11 +58,12 @@ from curation.decode import decode_clips
 from curation.deduplicate import deduplicate, sample_vector
 from curation.filters import Decision, realign, rms_dbfs
 from curation.inputs import InputProblem, as_written, read_inputs
+from curation.lock import LOCK, output_lock
 from curation.profiles import Profile, build_profile, profile_settings
 from curation.records import Clip, InputItem, Rejected
 from curation.roles import Analysis
 from curation.sample import build_sample, split_of
-from curation.writer import ShardWriter, Store
+from curation.writer import ShardWriter, Store, partial_name
 
 WORK_DIR = "_work"
 PLAN = f"{WORK_DIR}/plan.json"
@@ -79,7 +86,12 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return f"{self.split}-u{self.index:05d}"
+        return unit_name(self.split, self.index)
+
+
+def unit_name(split: str, index: int) -> str:
+    """The name of a split's ``index``-th unit: its records and parts under ``_work/`` start with it."""
+    return f"{split}-u{index:05d}"
 
 
 def plan(items: list[InputItem], config: CurationConfig) -> list[Unit]:
@@ -137,19 +149,21 @@ def crash_point(event: str) -> None:
     """SIGKILL this process at the n-th ``event`` when ``ACAV1M_TEST_CRASH=event:n`` is set (crash tests only).
 
     Tests use it to kill a run at exact points (after a unit's marker, between
-    two moves of finalize...). Unset, it costs one dictionary lookup.
+    two moves of finalize...). ``event:n:INT`` sends SIGINT instead, as a
+    Ctrl-C at that point would. Unset, it costs one dictionary lookup.
     """
     wanted = os.environ.get("ACAV1M_TEST_CRASH")
     if not wanted:
         return
-    name, _, count = wanted.partition(":")
+    name, _, rest = wanted.partition(":")
     if name != event:
         return
+    count, _, signal_name = rest.partition(":")
     _CRASH_COUNTS[event] += 1
-    if _CRASH_COUNTS[event] >= int(count or 1):
+    if _CRASH_COUNTS[event] == int(count or 1):  # once: a stopped run that is continued goes on
         sys.stdout.flush()
         sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, f"SIG{signal_name or 'KILL'}"))
 
 
 # --------------------------------------------------------------------------- model stages
@@ -354,8 +368,8 @@ def _process_unit(
             clip_outcomes["kept"] += kept
             retryable_clips += model_failures
         stats = writer.close()
-    except BaseException:
-        writer.abort()
+    except BaseException as error:
+        writer.abort(error)
         raise
     parts = [
         {"part": s.path.rsplit("/", 1)[-1], "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256} for s in stats
@@ -473,6 +487,8 @@ def curate(
     different plan in a non-empty ``out`` is refused unless ``overwrite``.
     ``retry_failed`` redoes the units that failed and those with clips or
     inputs that failed for transient reasons (model errors, I/O errors).
+    One run at a time writes ``out`` (`curation.lock.OutputBusy` for a
+    second); a full disk raises `curation.writer.OutputFull`, naming the file.
     """
     from curation.engines import LocalEngine
 
@@ -482,46 +498,52 @@ def curate(
     items, problems = read_inputs(inputs, exclude=store.local_path())  # the output is never an input
     units = plan(items, config)
     fingerprint = plan_fingerprint(units, problems, config)
-    state = _prepare(store, fingerprint, overwrite)
-    if state.complete:
-        if not state.retained:
-            _remove_work(store)  # an interrupted clean-up: finish it
-            return json.loads(store.read_text(release.REPORT))
-        if not retry_failed:
-            return json.loads(store.read_text(release.REPORT))
-        store.remove(FINALIZED)  # from here on a rerun (with the flag or not) re-finalizes
-    store.makedirs(WORK_DIR)
-    if not store.exists(PLAN):
-        store.write_atomic(PLAN, strict_json.dumps({"fingerprint": fingerprint}))
-    _recall_parts(store, units)
-    if retry_failed:
-        redo = _forget_retryable(store, units)
-        if redo:
-            say(f"{store.display()}: retrying {redo} unit(s) with failures")
-    bad = _check_done(store, units)
-    if bad:
-        say(f"{store.display()}: {len(bad)} finished unit(s) have missing or corrupt parts; redoing {', '.join(bad)}")
-    recorded = set(store.listdir(WORK_DIR))  # one listing, not a request per unit (object stores)
-    done = {u.name for u in units if {f"{u.name}.done.json", f"{u.name}.failed.json"} & recorded}
-    todo = [u for u in units if u.name not in done]
-    if done:
-        say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")
-    failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
-    for failure in failures:
-        store.write_atomic(failed_name(failure.unit), strict_json.dumps(asdict(failure), sort_keys=True))
-    finished = [u for u in units if store.exists(marker_name(u))]
-    removed = deduplicate(
-        store,
-        [u.name for u in finished],
-        lambda name: json.loads(store.read_text(marker_name(name))),
-        lambda name, summary: store.write_atomic(
-            marker_name(name), strict_json.dumps(summary, sort_keys=True, default=str)
-        ),
-        config,
-    )
-    if removed:
-        say(f"{store.display()}: removed {removed} near-duplicate clip(s)")
-    report = finalize(store, units, problems, config, fingerprint)
+    with output_lock(store):
+        state = _prepare(store, fingerprint, overwrite)
+        if state.complete:
+            if not state.retained:
+                _remove_work(store, units)  # an interrupted clean-up: finish it
+                return json.loads(store.read_text(release.REPORT))
+            if not retry_failed:
+                return json.loads(store.read_text(release.REPORT))
+            store.remove(FINALIZED)  # from here on a rerun (with the flag or not) re-finalizes
+        store.makedirs(WORK_DIR)
+        if not store.exists(PLAN):
+            counts = Counter(unit.split for unit in units)  # names the units' files for a later --overwrite
+            store.write_atomic(
+                PLAN, strict_json.dumps({"fingerprint": fingerprint, "units": dict(sorted(counts.items()))})
+            )
+        _recall_parts(store, units)
+        if retry_failed:
+            redo = _forget_retryable(store, units)
+            if redo:
+                say(f"{store.display()}: retrying {redo} unit(s) with failures")
+        bad = _check_done(store, units)
+        if bad:
+            say(
+                f"{store.display()}: {len(bad)} finished unit(s) have missing or corrupt parts; redoing {', '.join(bad)}"
+            )
+        recorded = set(store.listdir(WORK_DIR))  # one listing, not a request per unit (object stores)
+        done = {u.name for u in units if {f"{u.name}.done.json", f"{u.name}.failed.json"} & recorded}
+        todo = [u for u in units if u.name not in done]
+        if done:
+            say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")
+        failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
+        for failure in failures:
+            store.write_atomic(failed_name(failure.unit), strict_json.dumps(asdict(failure), sort_keys=True))
+        finished = [u for u in units if store.exists(marker_name(u))]
+        removed = deduplicate(
+            store,
+            [u.name for u in finished],
+            lambda name: json.loads(store.read_text(marker_name(name))),
+            lambda name, summary: store.write_atomic(
+                marker_name(name), strict_json.dumps(summary, sort_keys=True, default=str)
+            ),
+            config,
+        )
+        if removed:
+            say(f"{store.display()}: removed {removed} near-duplicate clip(s)")
+        report = finalize(store, units, problems, config, fingerprint)
     if (items or problems) and report["counts"]["clips"]["kept"] == 0:
         failed = report["failed_units"]
         why = f"; {len(failed)} unit(s) failed, first: {failed[0]['error']}" if failed else ""
@@ -532,13 +554,14 @@ def curate(
     return report
 
 
+# --------------------------------------------------------------------------- what a folder holds
+
+
 def _prepare(store: Store, fingerprint: str, overwrite: bool) -> _State:
-    """Refuse to mix two different runs in one folder; never delete a release unasked."""
-    if overwrite:
-        for name in (release.DATA_DIR, release.METADATA_DIR, WORK_DIR):
-            store.remove_tree(name)
-        for name in (release.REPORT, release.INPUTS, release.CARD, release.CROISSANT):
-            store.remove(name)
+    """Refuse to mix two different runs in one folder; never delete a release unasked, nor a file a run did not write."""
+    owned = _run_files(store)
+    if owned is None or overwrite:
+        _clear(store, owned)
         return _State()
     if store.exists(FINALIZED):
         previous = json.loads(store.read_text(release.REPORT)).get("plan")
@@ -546,21 +569,104 @@ def _prepare(store: Store, fingerprint: str, overwrite: bool) -> _State:
     elif store.exists(PLAN):
         previous = json.loads(store.read_text(PLAN))["fingerprint"]
         state = _State()
-    elif store.exists(release.REPORT):
+    else:
         previous = json.loads(store.read_text(release.REPORT)).get("plan")
         state = _State(complete=True)
-    else:
-        if [name for name in store.listdir() if name != WORK_DIR]:
-            raise CurationError(
-                f"{store.display()}: folder exists and is not an acav1m release; choose another folder or pass --overwrite"
-            )
-        store.remove_tree(WORK_DIR)  # a run killed before it wrote its plan: nothing in it is trusted
-        return _State()
     if previous != fingerprint:
         raise CurationError(
             f"{store.display()}: holds a run with other inputs or settings; pass --overwrite to replace it, or use another folder"
         )
     return state
+
+
+def _clear(store: Store, owned: Callable[[str], bool] | None) -> None:
+    """Remove what an earlier run wrote (``owned``; None: no run, so only a plan a killed run left half-written).
+
+    Any other file means a refusal that lists it, before anything is removed.
+    The records go last, so that a clear cut short still knows what is its own.
+    """
+    files = [name for name in store.files() if name != LOCK]
+    own = owned or (lambda name: name == partial_name(PLAN))
+    foreign = [name for name in files if not own(name)]
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        if owned is None:
+            raise CurationError(
+                f"{store.display()}: folder exists and is not an acav1m release (it holds {shown}); choose another folder"
+            )
+        raise CurationError(
+            f"{store.display()}: --overwrite removes only what acav1m curate wrote, and {len(foreign)} other file(s) are "
+            f"here: {shown}; move them out or choose another folder (nothing was removed)"
+        )
+    for name in sorted(files, key=lambda name: (name in (PLAN, release.REPORT), name.startswith(f"{WORK_DIR}/"))):
+        store.remove(name)
+    for folder in (release.DATA_DIR, release.METADATA_DIR, WORK_DIR):
+        store.remove_dir(folder)
+
+
+_PART = re.compile(r"(?P<unit>.+)-p\d{3,}\.tar")
+
+
+def _run_files(store: Store) -> Callable[[str], bool] | None:
+    """Whether a file is one that an earlier run wrote here, known from its records; None when there are none.
+
+    ``report.json`` names the release files and, by its splits' shard counts,
+    the shards and indexes. ``_work/plan.json`` names the units, so their
+    records and parts; their markers name the parts that a finalize cut short
+    may have moved to ``data/``. Each of these may also be there as its
+    ``.partial``. A file named by no record is not the run's.
+    """
+    report, plan = _own_record(store, release.REPORT, "acav1m_version"), _own_record(store, PLAN, "fingerprint")
+    if report is None and plan is None:
+        return None
+    shards = Counter({split: stats["shards"] for split, stats in (report or {}).get("splits", {}).items()})
+    units = {split: count for split, count in (plan or {}).get("units", {}).items()}
+    names = {unit_name(split, i) for split, count in units.items() for i in range(count)}
+    recorded = set(store.listdir(WORK_DIR))
+    for split, count in units.items():
+        moved = 0
+        for i in range(count):
+            if f"{unit_name(split, i)}.done.json" in recorded:
+                moved += len(json.loads(store.read_text(marker_name(unit_name(split, i))))["parts"])
+        shards[split] = max(shards[split], moved)
+    files = {release.REPORT, release.INPUTS, release.CARD, release.CROISSANT}
+    files |= {release.index_name(split) for split in set(shards) | set(units)}
+    files |= {release.shard_name(split, n) for split, count in shards.items() for n in range(count)}
+
+    def owned(name: str) -> bool:
+        name = _without_partial(name)
+        return name in files or _is_work_file(name, names)
+
+    return owned
+
+
+def _is_work_file(name: str, units: set[str]) -> bool:
+    """Whether ``name`` is the plan, the finalize record, or a record or part under ``_work/`` of one of the ``units``."""
+    if name in (PLAN, FINALIZED):
+        return True
+    head, _, base = name.partition("/")
+    if head != WORK_DIR or "/" in base:
+        return False
+    unit, _, outcome = base.partition(".")
+    part = _PART.fullmatch(base)
+    return (unit in units and outcome in ("done.json", "failed.json")) or (part is not None and part["unit"] in units)
+
+
+def _without_partial(name: str) -> str:
+    """``a/b`` for ``a/.b.partial`` (see `partial_name`), else ``name``."""
+    head, _, base = name.rpartition("/")
+    if base.startswith(".") and base.endswith(".partial"):
+        base = base[1 : -len(".partial")]
+    return f"{head}/{base}" if head else base
+
+
+def _own_record(store: Store, rel: str, key: str) -> dict[str, Any] | None:
+    """The JSON record ``rel`` when it is the pipeline's (an object with ``key``), else None (absent, or someone else's)."""
+    try:
+        data = json.loads(store.read_text(rel))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) and key in data else None
 
 
 def _record(store: Store, unit: Unit) -> dict[str, Any] | None:
@@ -783,7 +889,7 @@ def finalize(
     retained = bool(totals.failed_units or any(totals.retryable.values()))
     store.write_atomic(FINALIZED, strict_json.dumps({"retained": retained}))
     if not retained:
-        _remove_work(store)
+        _remove_work(store, units)
     return report
 
 
@@ -833,16 +939,16 @@ def _write_card_and_croissant(store: Store, report: dict[str, Any], shard_info: 
     records, so no shard is read back; sparse, of the shard's size, for the
     card). A test checks that this gives the same bytes as a local release.
     """
-    from acav1m_hf.card import render_card, write_card
-    from acav1m_hf.croissant import build_croissant, dumps, write_croissant
+    from acav1m_hf.card import render_card
+    from acav1m_hf.croissant import build_croissant, dumps
 
     root = store.local_path()
     if not shard_info:  # nothing kept: a card that says so, and no Croissant (it describes files that do not exist)
         store.remove(release.CROISSANT)
-    if root is not None:
-        write_card(root, report)
+    if root is not None:  # through the store, as everything a run writes (fsync, full-disk errors, no stray .partial)
+        store.write_atomic(release.CARD, render_card(root, report))
         if shard_info:
-            write_croissant(root)
+            store.write_atomic(release.CROISSANT, dumps(build_croissant(root)))
         return
     with tempfile.TemporaryDirectory(prefix="acav1m-finalize-") as temporary:
         stage = Path(temporary)
@@ -870,12 +976,17 @@ def _write_card_and_croissant(store: Store, report: dict[str, Any], shard_info: 
             store.write_atomic(release.CROISSANT, dumps(croissant))
 
 
-def _remove_work(store: Store) -> None:
-    """Remove ``_work/`` with ``finalized.json`` last, so that a crash midway leaves a state a rerun recognises."""
-    keep = FINALIZED.rsplit("/", 1)[-1]
+def _remove_work(store: Store, units: list[Unit]) -> None:
+    """Remove the run's files from ``_work/``, ``finalized.json`` last, so that a crash midway leaves a state a rerun recognises.
+
+    Only the plan's records and parts go: a file someone else put in
+    ``_work/`` stays, and so does the folder then.
+    """
+    names = {unit.name for unit in units}
     for name in store.listdir(WORK_DIR):
-        if name != keep:
-            store.remove(f"{WORK_DIR}/{name}")
+        rel = f"{WORK_DIR}/{name}"
+        if rel != FINALIZED and _is_work_file(_without_partial(rel), names):
+            store.remove(rel)
             crash_point("cleanup")
     store.remove(FINALIZED)
     store.remove_dir(WORK_DIR)

@@ -20,11 +20,18 @@ reaches ``max_samples`` samples or ``max_bytes`` bytes of payload.
   which is harmless (it is never read and is removed with ``_work``). Two
   things are not atomic there: a "directory" (a key prefix) can be seen half
   filled, and a move is not free (it copies the bytes once more server-side).
+
+A write that fails removes its ``.partial`` (a kill cannot, and leaves a
+stray one that is never read). A full disk (``ENOSPC``, or ``EDQUOT`` over a
+quota) raises `OutputFull`, naming the file: the run stops there, since no
+other unit could be written either, and a rerun resumes after space is freed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +53,42 @@ class ShardStats:
     samples: int
     bytes: int
     sha256: str
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class OutputFull(RuntimeError):
+    """The output's filesystem is full: the run stops (a unit retried on a full disk would only fail again)."""
+
+
+def _is_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE
+
+
+def _full(shown: str) -> OutputFull:
+    return OutputFull(f"{shown}: no space left on device; free some space and rerun the same command to resume")
+
+
+class _OutputFile(io.FileIO):
+    """A local output file whose full-disk error names it (a bare ``ENOSPC`` from ``write`` names no file).
+
+    It matters where several files are open at once (finalize writes the
+    inputs list and the indexes together): the error names the file that
+    could not be written, not the one whose ``with`` block it unwinds through.
+    """
+
+    def __init__(self, path: str, shown: str) -> None:
+        super().__init__(path, "wb")
+        self.shown = shown
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            if _is_full(exc):
+                raise _full(self.shown) from exc
+            raise
 
 
 def partial_name(rel: str) -> str:
@@ -126,27 +169,48 @@ class Store:
                 names.append(entry.rsplit("/", 1)[-1])
         return sorted(names)
 
+    def files(self) -> list[str]:
+        """Every file under the root, as root-relative names, sorted (one recursive listing)."""
+        base = self.fs._strip_protocol(self.root).rstrip("/")
+        found = (self.fs._strip_protocol(path) for path in self.fs.find(self.root))
+        return sorted(path[len(base) + 1 :] for path in found if path.startswith(base + "/"))
+
     # ----------------------------------------------------------------- writing
     def makedirs(self, rel: str) -> None:
-        self.fs.makedirs(self.path(rel), exist_ok=True)
+        try:
+            self.fs.makedirs(self.path(rel), exist_ok=True)
+        except OSError as exc:
+            if _is_full(exc):
+                raise _full(self.display(rel)) from exc
+            raise
 
     @contextmanager
     def open_atomic(self, rel: str) -> Iterator[IO[bytes]]:
-        """A binary file that appears under ``rel`` only once the block ends without error."""
+        """A binary file that appears under ``rel`` only once the block ends without error.
+
+        On any error (Ctrl-C included) the temporary is removed; a full disk
+        raises `OutputFull` naming ``rel``.
+        """
         temporary = partial_name(rel)
         head = rel.rpartition("/")[0]
-        if head:
-            self.makedirs(head)
-        if self.local:
-            with open(self.path(temporary), "wb") as f:
+        try:
+            if head:
+                self.makedirs(head)
+            if self.local:
+                with io.BufferedWriter(_OutputFile(self.path(temporary), self.display(rel))) as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(self.path(temporary), self.path(rel))
+                return
+            with self.fs.open(self.path(temporary), "wb") as f:
                 yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(self.path(temporary), self.path(rel))
-            return
-        with self.fs.open(self.path(temporary), "wb") as f:
-            yield f
-        self.fs.mv(self.path(temporary), self.path(rel))
+            self.fs.mv(self.path(temporary), self.path(rel))
+        except BaseException as exc:
+            self.remove(temporary)
+            if _is_full(exc):
+                raise _full(self.display(rel)) from exc
+            raise
 
     def write_atomic(self, rel: str, data: bytes | str) -> None:
         with self.open_atomic(rel) as f:
@@ -244,19 +308,25 @@ class ShardWriter:
             self._close()
         return self.finished
 
-    def abort(self) -> None:
-        """Drop the open shard (after an error): nothing appears under its name."""
-        if self._file is not None:
-            try:
-                self._file.__exit__(RuntimeError, RuntimeError("aborted"), None)
-            except RuntimeError:
-                pass
-        self._tar = self._stream = self._file = None
+    def abort(self, error: BaseException) -> None:
+        """Drop the open shard after ``error``: its temporary is removed and nothing appears under its name.
+
+        ``error`` goes through the shard's `Store.open_atomic`, so a full disk
+        comes back as `OutputFull` naming the shard.
+        """
+        file, tar, stream = self._file, self._tar, self._stream
+        self._tar, self._stream, self._file = None, None, None
+        if tar is not None and stream is not None:
+            stream.inner = io.BytesIO()  # the dropped tar's last buffered bytes go nowhere, now and not at exit
+            tar.close()
+        if file is not None:
+            file.__exit__(type(error), error, error.__traceback__)
 
     def _close(self) -> None:
         assert self._tar is not None and self._stream is not None
-        self._tar.close()
-        self._file.__exit__(None, None, None)
+        self._tar.close()  # on an error here, abort() finishes the still-open file
+        file, self._file = self._file, None
+        file.__exit__(None, None, None)
         name = self.name_for(self._part)
         self.finished.append(ShardStats(name, self._samples, self._stream.count, self._stream.digest.hexdigest()))
         self._tar, self._stream, self._file, self._samples, self._bytes = None, None, None, 0, 0
