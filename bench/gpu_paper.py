@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     from curation.config import CurationConfig
-    from curation.models.condenser import ExtractiveCondenser
-    from curation.models.imagebind import AlignerSettings, ImageBindAligner, ImageBindEmbedder, load_labels
+    from curation.models.condenser_offline import ExtractiveCondenser
+    from curation.models.imagebind import ImageBindEmbedder
+    from curation.models.imagebind_aligner import AlignerSettings, ImageBindAligner, load_labels
     from curation.models.videollava import VideoLlavaCaptioner, random_videollava
 
     device = args.device or ("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")

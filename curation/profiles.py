@@ -198,7 +198,8 @@ def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = Non
 
 
 def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
-    from curation.models.imagebind import AlignerSettings, ImageBindAligner, ImageBindEmbedder, load_labels
+    from curation.models.imagebind import ImageBindEmbedder
+    from curation.models.imagebind_aligner import AlignerSettings, ImageBindAligner, load_labels
 
     device = s.device or config.device
     captioner = _captioner(s, device, config.batch_size)  # cheap checks first, then the big model
@@ -261,7 +262,8 @@ def _cache_dir(s: PaperSettings) -> str | None:
 
 def _one_condenser(name: str, s: PaperSettings) -> Condenser:
     """One condenser by name; raises with the reason when it cannot be built here."""
-    from curation.models import condenser as c
+    from curation.models.condenser_offline import ExtractiveCondenser, LlamaCppCondenser
+    from curation.models.condenser_openai import OpenAICondenser
 
     if name == "openai":
         key = os.environ.get("OPENAI_API_KEY")
@@ -269,7 +271,7 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
             raise ValueError("no model: set condenser_model or ACAV1M_CONDENSER_MODEL")
         if not key and not s.condenser_base_url:
             raise ValueError("neither OPENAI_API_KEY nor an endpoint (OPENAI_BASE_URL) is set")
-        return c.OpenAICondenser(
+        return OpenAICondenser(
             s.condenser_model,
             s.condenser_base_url,
             key,
@@ -286,13 +288,13 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
 
         if importlib.util.find_spec("llama_cpp") is None:
             raise ImportError("llama-cpp-python is not installed")
-        return c.LlamaCppCondenser(s.llama_cpp_model, max_tokens=s.condenser_max_tokens, cache_dir=_cache_dir(s))
+        return LlamaCppCondenser(s.llama_cpp_model, max_tokens=s.condenser_max_tokens, cache_dir=_cache_dir(s))
     if name == "extractive":
         if s.extractive_embedder == "minilm":
             from curation.models.text import MiniLMEmbedder
 
-            return c.ExtractiveCondenser(embedder=MiniLMEmbedder())
-        return c.ExtractiveCondenser()
+            return ExtractiveCondenser(embedder=MiniLMEmbedder())
+        return ExtractiveCondenser()
     raise ValueError(f"unknown condenser {name!r}")
 
 

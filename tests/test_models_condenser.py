@@ -31,19 +31,16 @@ from pathlib import Path
 import pytest
 
 from curation.models.condenser import (
-    CircuitBreaker,
     CircuitOpen,
     CondenserError,
     CondenserUnavailable,
-    ExtractiveCondenser,
     FallbackCondenser,
-    LlamaCppCondenser,
     MalformedAnswer,
-    OpenAICondenser,
     build_messages,
     clean_answer,
-    smollm2_gguf_path,
 )
+from curation.models.condenser_offline import ExtractiveCondenser, LlamaCppCondenser, smollm2_gguf_path
+from curation.models.condenser_openai import CircuitBreaker, OpenAICondenser
 from curation.redact import redact_settings, redact_text, redact_url
 from tests.conftest import missing_dependency, needs
 
@@ -281,11 +278,8 @@ class Clock:
 
 
 def _condenser_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in caplog.records
-        if r.name == "curation.models.condenser" and r.levelno >= logging.WARNING and text in r.getMessage()
-    ]
+    loggers = ("curation.models.condenser", "curation.models.condenser_openai")  # the fallback chain, the circuit
+    return [r for r in caplog.records if r.name in loggers and r.levelno >= logging.WARNING and text in r.getMessage()]
 
 
 def test_circuit_opens_on_a_down_endpoint_and_falls_back_at_once(server, caplog) -> None:

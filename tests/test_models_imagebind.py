@@ -23,20 +23,15 @@ import torch  # noqa: E402
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE  # noqa: E402
 from curation.filters import shift_audio  # noqa: E402
-from curation.models.imagebind import (  # noqa: E402
+from curation.models.imagebind import ImageBindEmbedder, bpe_path, imagebind_modules  # noqa: E402
+from curation.models.imagebind_aligner import (  # noqa: E402
     AlignerSettings,
     ImageBindAligner,
-    ImageBindEmbedder,
     _best_offset,
-    audio_to_mel,
-    bpe_path,
-    crop_offsets,
-    frames_to_vision,
-    imagebind_modules,
-    kaldi_fbank,
     load_labels,
     normalised,
 )
+from curation.models.imagebind_preprocess import audio_to_mel, crop_offsets, frames_to_vision, kaldi_fbank  # noqa: E402
 from tests.synthetic import make_clip  # noqa: E402
 
 

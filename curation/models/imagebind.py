@@ -1,4 +1,9 @@
-"""ImageBind embedder and the aligner built on it (Algorithm 1, lines 10-27, and the task labels).
+"""The ImageBind model: loading the upstream code and batched forward passes (`ImageBindEmbedder`).
+
+Two neighbours do the rest: `curation.models.imagebind_preprocess` turns
+waveforms and frames into ImageBind's inputs, and
+`curation.models.imagebind_aligner` turns the embeddings into Algorithm 1's
+scores and the task labels (lines 10-27).
 
 **The model.** The upstream ImageBind code ships in the PyPI package
 ``imagebind-unofficial`` (CC-BY-NC-SA-4.0, Meta). Its package ``__init__``
@@ -13,44 +18,23 @@ installed torch), equivalent stand-ins are used while the modules load. They
 only matter for training (drop path) and for initialisation, never for
 inference with loaded weights.
 
-**The preprocessing** is upstream's, re-implemented without torchaudio and
-pytorchvideo so that it runs batched on the model's device:
-
-* audio: 2-s clips at 16 kHz → Kaldi-compatible log-mel filterbank (128 bins,
-  25 ms Hanning windows every 10 ms, pre-emphasis 0.97, DC removal, exactly
-  ``torchaudio.compliance.kaldi.fbank`` with upstream's arguments), padded or
-  cut to 204 frames, normalised with mean -4.268 and std 9.138;
-* vision: frames scaled (bilinear) so the short side is 224 px, three
-  224-px spatial crops along the long side (upstream's video protocol), CLIP
-  mean/std; two frames per clip, matching the (2, 14, 14) patch kernel;
-* text: upstream's BPE tokenizer (``bpe_simple_vocab_16e6.txt.gz``, shipped
-  in the package), 77 tokens.
-
-**Scores** (see docs/models.md): the raw value is a cosine in [-1, 1]; the
-normalised score is ``(cos + 1) / 2`` in [0, 1], compared with the configured
-threshold (0.5 by default, i.e. cos >= 0).
+**Text** goes through upstream's BPE tokenizer (``bpe_simple_vocab_16e6.txt.gz``,
+shipped in the package), 77 tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib
 import importlib.util
-import math
 import sys
 import threading
 import types
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from acav1m_hf.schema import AUDIO_SAMPLE_RATE
-from curation.records import Clip
-from curation.roles import Analysis, Score
+from curation.models.imagebind_preprocess import IMAGE_SIZE, PATCH, audio_to_mel
 
 CHECKPOINT_URL = "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"
 HUGE = {
@@ -88,17 +72,6 @@ TINY = {
 }
 """The same architecture, a few thousand times smaller: for tests and CPU smoke runs (random weights only)."""
 ARCHITECTURES = {"huge": HUGE, "tiny": TINY}
-
-IMAGE_SIZE = 224
-PATCH = 14
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-AUDIO_SECONDS = 2.0
-MEL_BINS = 128
-MEL_FRAMES = 204
-MEL_MEAN, MEL_STD = -4.268, 9.138
-LABELS_FILE = Path(__file__).with_name("audioset_labels.csv")
-LABEL_TEMPLATE = "a video of {}, with its sound."
 
 
 # --------------------------------------------------------------------------- loading the upstream code
@@ -237,108 +210,6 @@ def build_imagebind(
     return model.eval()
 
 
-# --------------------------------------------------------------------------- preprocessing
-
-
-def kaldi_fbank(waveforms: Any, num_mel_bins: int = MEL_BINS, sample_rate: int = AUDIO_SAMPLE_RATE) -> Any:
-    """Log-mel filterbanks of a batch ``(B, n)`` → ``(B, frames, num_mel_bins)``.
-
-    A batched port of ``torchaudio.compliance.kaldi.fbank`` with the arguments
-    ImageBind uses (``htk_compat=True, use_energy=False, window_type="hanning",
-    dither=0, frame_length=25, frame_shift=10``, the rest at their defaults):
-    snip edges, per-frame DC removal, pre-emphasis 0.97, power spectrum of a
-    512-point FFT, HTK mel triangles from 20 Hz to Nyquist, log floored at
-    float32 epsilon.
-    """
-    import torch
-
-    window = int(sample_rate * 0.025)
-    shift = int(sample_rate * 0.010)
-    nfft = 1 << (window - 1).bit_length()
-    x = waveforms.float()
-    if x.shape[-1] < window:
-        raise ValueError(f"fbank: need at least {window} samples, got {x.shape[-1]}")
-    frames = x.unfold(-1, window, shift)  # (B, m, window)
-    frames = frames - frames.mean(dim=-1, keepdim=True)
-    previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
-    frames = frames - 0.97 * previous
-    frames = frames * torch.hann_window(window, periodic=False, device=x.device, dtype=x.dtype)
-    spectrum = torch.fft.rfft(frames, n=nfft).abs().pow(2.0)  # (B, m, nfft/2 + 1)
-    banks = _mel_banks(num_mel_bins, nfft, sample_rate).to(device=x.device, dtype=x.dtype)
-    energies = spectrum @ torch.nn.functional.pad(banks, (0, 1)).T
-    return torch.clamp_min(energies, torch.finfo(torch.float32).eps).log()
-
-
-def _mel_banks(num_bins: int, nfft: int, sample_rate: int, low: float = 20.0) -> Any:
-    import torch
-
-    def mel(f: Any) -> Any:
-        return (
-            1127.0 * torch.log(1.0 + f / 700.0) if isinstance(f, torch.Tensor) else 1127.0 * math.log(1.0 + f / 700.0)
-        )
-
-    high = 0.5 * sample_rate
-    mel_low, mel_high = mel(low), mel(high)
-    delta = (mel_high - mel_low) / (num_bins + 1)
-    index = torch.arange(num_bins, dtype=torch.float64).unsqueeze(1)
-    left, center, right = mel_low + index * delta, mel_low + (index + 1) * delta, mel_low + (index + 2) * delta
-    bins = mel((sample_rate / nfft) * torch.arange(nfft // 2, dtype=torch.float64)).unsqueeze(0)
-    up = (bins - left) / (center - left)
-    down = (right - bins) / (right - center)
-    return torch.clamp_min(torch.minimum(up, down), 0.0).float()
-
-
-def audio_to_mel(waveforms: Any) -> Any:
-    """Batch ``(B, n)`` of 2-s 16 kHz clips → ImageBind's audio input ``(B, 1, 128, 204)``."""
-    import torch
-
-    waveforms = waveforms - waveforms.mean(dim=-1, keepdim=True)
-    fbank = kaldi_fbank(waveforms).transpose(1, 2)  # (B, mel, frames)
-    pad = MEL_FRAMES - fbank.shape[-1]
-    fbank = torch.nn.functional.pad(fbank, (0, pad)) if pad > 0 else fbank[..., :MEL_FRAMES]
-    return ((fbank - MEL_MEAN) / MEL_STD).unsqueeze(1)
-
-
-def crop_offsets(height: int, width: int, crops: int = 3) -> tuple[tuple[int, int], list[int]]:
-    """Size after scaling the short side to 224, and the offsets of ``crops`` 224-px crops along the long side."""
-    if height <= width:
-        size = (IMAGE_SIZE, max(IMAGE_SIZE, round(width * IMAGE_SIZE / height)))
-    else:
-        size = (max(IMAGE_SIZE, round(height * IMAGE_SIZE / width)), IMAGE_SIZE)
-    span = max(size) - IMAGE_SIZE
-    offsets = [span // 2] if crops == 1 else [round(i * span / (crops - 1)) for i in range(crops)]
-    return size, offsets
-
-
-def frames_to_vision(frames: np.ndarray, device: Any = "cpu", crops: int = 3) -> Any:
-    """uint8 ``(N, 2, H, W, 3)`` frame pairs → ImageBind's vision input ``(N * crops, 3, 2, 224, 224)``.
-
-    Crop-major within each pair: rows ``n * crops + k`` hold crop ``k`` of pair ``n``.
-    """
-    import torch
-
-    n, t, height, width, _ = frames.shape
-    x = torch.as_tensor(frames, device=device).permute(0, 1, 4, 2, 3).reshape(n * t, 3, height, width).float() / 255
-    (h, w), offsets = crop_offsets(height, width, crops)
-    x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-    mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
-    x = ((x - mean) / std).reshape(n, t, 3, h, w)
-    pieces = [
-        x[..., o : o + IMAGE_SIZE, :] if h > w else x[..., :, o : o + IMAGE_SIZE] for o in offsets
-    ]  # each (n, t, 3, 224, 224)
-    return torch.stack(pieces, dim=1).reshape(n * len(offsets), t, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(1, 2)
-
-
-def load_labels(path: str | Path = LABELS_FILE) -> list[str]:
-    """Class names of the label vocabulary, in index order (``index,mid,display_name`` CSV or one name per line)."""
-    text = Path(path).read_text(encoding="utf-8")
-    rows = list(csv.reader(text.splitlines()))
-    if rows and [c.strip() for c in rows[0][:3]] == ["index", "mid", "display_name"]:
-        return [row[2] for row in sorted(rows[1:], key=lambda r: int(r[0])) if row]
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
 # --------------------------------------------------------------------------- embedder
 
 
@@ -446,235 +317,3 @@ def _trunk_flops(trunk: Any, tokens: Any) -> float:
     batch, length, dim = tokens.shape
     blocks = len(trunk.blocks)
     return float(batch * blocks * (24 * length * dim * dim + 4 * length * length * dim))
-
-
-# --------------------------------------------------------------------------- aligner
-
-
-@dataclass(frozen=True)
-class AlignerSettings:
-    max_offset: float = 1.0
-    """Sync search range, seconds (both directions): Algorithm 1's re-alignment."""
-    offset_step: float = 0.2
-    window: float = 1.0
-    """Temporal alignment window, seconds."""
-    min_sync_seconds: float = 2.0
-    """Shortest clip whose offset is searched."""
-    crops: int = 3
-    label_template: str = LABEL_TEMPLATE
-
-
-def normalised(cos: float) -> float:
-    """The paper's "normalised cosine": ``(cos + 1) / 2``, mapping [-1, 1] onto [0, 1] (see docs/models.md)."""
-    return float(min(1.0, max(0.0, (cos + 1.0) / 2.0)))
-
-
-class ImageBindAligner:
-    """Algorithm 1's three filters, the sync offset and the task labels from ImageBind embeddings.
-
-    On one clip (all windows and offsets batched):
-
-    * windows: the clip's 1-s windows ``[i, i+1)``; each is seen as two frames
-      (at 1/4 and 3/4 of the window, three spatial crops) and heard as the 2-s
-      audio centred on it (ImageBind's audio input length), zero-padded
-      beyond the clip;
-    * temporal: per window, normalised cosine of its audio and visual
-      embeddings; the filter uses their mean;
-    * instance: normalised cosine of the clip's audio and visual embeddings
-      (means of the window embeddings, as upstream averages clips);
-    * language: normalised cosine of the caption's text embedding and the
-      audio-visual embedding (the normalised sum of the audio and visual
-      ones);
-    * sync: the window audio is re-embedded at offsets ``-max_offset ..
-      +max_offset`` (``offset_step`` apart); the offset with the best mean
-      window similarity, refined by a parabola through its neighbours, is the
-      audio delay (positive: audio late). Confidence is the best score's
-      margin over the median score of the search, on the normalised scale;
-    * heatmap: per crop and window, cosine of each visual patch embedding
-      with the window's audio embedding, normalised, averaged over windows
-      and stitched back onto the full frame;
-    * category: zero-shot over the label vocabulary (text embeddings of
-      ``label_template``), softmax with the model's text logit scale over the
-      cosines with the audio-visual embedding;
-    * embeddings: rows ``audio``, ``visual`` and, with a caption, ``text``.
-    """
-
-    def __init__(
-        self,
-        embedder: ImageBindEmbedder,
-        labels: Sequence[str] | None = None,
-        settings: AlignerSettings | None = None,
-    ) -> None:
-        self.embedder = embedder
-        self.settings = settings or AlignerSettings()
-        self.labels = list(labels) if labels is not None else load_labels()
-        self.name = "imagebind-alignment"
-        self.embedder_name = embedder.name
-        self._label_vectors: Any = None
-        self._lock = threading.Lock()
-
-    def label_vectors(self) -> Any:
-        """Text embeddings of the label vocabulary, computed once."""
-        with self._lock:
-            if self._label_vectors is None and self.labels:
-                prompts = [self.settings.label_template.format(label) for label in self.labels]
-                self._label_vectors = self.embedder.text(prompts)
-            return self._label_vectors
-
-    # ----------------------------------------------------------------- pieces
-
-    def _windows(self, clip: Clip) -> list[float]:
-        duration = len(clip.audio) / AUDIO_SAMPLE_RATE
-        count = int(math.floor(duration / self.settings.window + 1e-6))
-        return [i * self.settings.window for i in range(count)]
-
-    def _frame_pairs(self, clip: Clip, starts: list[float], length: float) -> np.ndarray:
-        """Two frames per window, at 1/4 and 3/4 of it: ImageBind's (2, 14, 14) kernel sees frame pairs."""
-        last = len(clip.frames) - 1
-        pairs = []
-        for start in starts:
-            times = (start + 0.25 * length, start + 0.75 * length)
-            pairs.append([min(last, max(0, int(round(t * clip.fps - 0.5)))) for t in times])
-        return clip.frames[np.asarray(pairs)]
-
-    def _audio_segments(self, clip: Clip, centres: np.ndarray) -> Any:
-        """2-s audio segments centred at ``centres`` (seconds, any shape) → ``(N, 32000)``, zero-padded."""
-        torch = self.embedder.torch
-        length = int(AUDIO_SECONDS * AUDIO_SAMPLE_RATE)
-        audio = torch.as_tensor(np.asarray(clip.audio, np.float32))
-        margin = length + int(2 * self.settings.max_offset * AUDIO_SAMPLE_RATE) + AUDIO_SAMPLE_RATE
-        padded = torch.nn.functional.pad(audio, (margin, margin))
-        starts = np.round((np.ravel(centres) - AUDIO_SECONDS / 2) * AUDIO_SAMPLE_RATE).astype(np.int64) + margin
-        starts = np.clip(starts, 0, len(padded) - length)
-        index = torch.as_tensor(starts).unsqueeze(1) + torch.arange(length).unsqueeze(0)
-        return padded[index]
-
-    def _offsets(self) -> np.ndarray:
-        s = self.settings
-        steps = int(round(s.max_offset / s.offset_step)) if s.offset_step > 0 else 0
-        return np.arange(-steps, steps + 1) * s.offset_step
-
-    # ----------------------------------------------------------------- analysis
-
-    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
-        torch = self.embedder.torch
-        s = self.settings
-        duration = len(clip.audio) / AUDIO_SAMPLE_RATE
-        starts = self._windows(clip)
-        whole = not starts  # shorter than one window: the clip is its own single window
-        if whole:
-            starts = [0.0]
-        centres = np.asarray(starts) + (duration if whole else s.window) / 2
-        search = duration >= s.min_sync_seconds and s.max_offset > 0
-        offsets = self._offsets() if search else np.zeros(1)
-        zero = int(np.argmin(np.abs(offsets)))
-
-        pairs = self._frame_pairs(clip, starts, duration if whole else s.window)
-        pixels = frames_to_vision(pairs, device=self.embedder.device, crops=s.crops)
-        visual_crops, patches = self.embedder.vision(pixels)  # (W*K, D), (W*K, g, g, D)
-        crops = pixels.shape[0] // len(starts)
-        visual = self.embedder._normalise(visual_crops.reshape(len(starts), crops, -1).mean(dim=1))  # (W, D)
-
-        segments = self._audio_segments(clip, centres[None, :] + offsets[:, None])  # (O*W, n)
-        audio = self.embedder.audio(segments).reshape(len(offsets), len(starts), -1)  # (O, W, D)
-
-        per_window = (audio * visual.unsqueeze(0)).sum(-1).cpu().numpy()  # (O, W) cosines
-        # A window counts at an offset only if the audio it is matched with (its central window-length part)
-        # lies inside the clip: zero padding would otherwise bias the search away from large offsets.
-        shifted = centres[None, :] + offsets[:, None]
-        half = (duration if whole else s.window) / 2
-        valid = (shifted - half >= -1e-6) & (shifted + half <= duration + 1e-6)
-        valid[zero] = True
-        curve = np.where(
-            valid.any(axis=1), (per_window * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1), -np.inf
-        )
-        audio0, windows0 = audio[zero], per_window[zero]
-        clip_audio = self.embedder._normalise(audio0.mean(0))
-        clip_visual = self.embedder._normalise(visual.mean(0))
-        instance_cos = float((clip_audio * clip_visual).sum())
-        av = self.embedder._normalise(clip_audio + clip_visual)
-
-        rows, names = [clip_audio, clip_visual], ["audio", "visual"]
-        if caption and caption.strip():
-            text = self.embedder.text([caption])[0]
-            language_cos = float((text * av).sum())
-            language = Score(normalised(language_cos), language_cos)
-            rows.append(text)
-            names.append("text")
-        else:
-            language = Score.missing("no caption to compare")
-
-        if whole:
-            temporal, temporal_reason = None, f"clip shorter than one {s.window:g}-s window"
-        else:
-            temporal, temporal_reason = [normalised(c) for c in windows0], None
-
-        if search:
-            offset, confidence = _best_offset(offsets, curve, s.max_offset)
-            sync_reason = None
-        else:
-            offset, confidence = None, None
-            sync_reason = f"clip shorter than {s.min_sync_seconds:g} s: no offset search"
-
-        heatmap = self._heatmap(patches, audio0, clip.frames.shape[1:3], len(starts), crops)
-        category, category_reason = self._category(av)
-        return Analysis(
-            language=language,
-            instance=Score(normalised(instance_cos), instance_cos),
-            temporal_windows=temporal,
-            temporal_reason=temporal_reason,
-            sync_offset=offset,
-            sync_confidence=confidence,
-            sync_reason=sync_reason,
-            heatmap=heatmap,
-            heatmap_reason=None,
-            category=category,
-            category_reason=category_reason,
-            embeddings=torch.stack(rows).cpu().numpy().astype(np.float32),
-            embedding_rows=names,
-        )
-
-    def _heatmap(self, patches: Any, audio: Any, frame_hw: tuple[int, int], windows: int, crops: int) -> np.ndarray:
-        """Patch-audio similarity per crop, averaged over windows, stitched onto the short-side-224 frame."""
-        grid = patches.shape[1]
-        sims = (patches.reshape(windows, crops, grid, grid, -1) * audio[:, None, None, None, :]).sum(-1)
-        sims = ((sims.mean(0) + 1) / 2).clamp(0, 1).cpu().numpy()  # (K, g, g)
-        (h, w), offsets = crop_offsets(*frame_hw, crops=self.settings.crops)
-        cell = IMAGE_SIZE // grid
-        canvas = np.zeros((h // cell + 1, w // cell + 1), np.float32)
-        count = np.zeros_like(canvas)
-        for k, offset in enumerate(offsets):
-            o = int(round(offset / cell))
-            if h > w:
-                canvas[o : o + grid, :grid] += sims[k]
-                count[o : o + grid, :grid] += 1
-            else:
-                canvas[:grid, o : o + grid] += sims[k]
-                count[:grid, o : o + grid] += 1
-        rows, cols = np.nonzero(count)
-        canvas = canvas[: rows.max() + 1, : cols.max() + 1] / np.maximum(count[: rows.max() + 1, : cols.max() + 1], 1)
-        return canvas.astype(np.float32)
-
-    def _category(self, av: Any) -> tuple[tuple[str, int, float] | None, str | None]:
-        vectors = self.label_vectors()
-        if vectors is None:
-            return None, "no label vocabulary"
-        logits = self.embedder.text_logit_scale * (vectors @ av)
-        probs = self.embedder.torch.softmax(logits.float(), dim=0)
-        index = int(probs.argmax())
-        return (self.labels[index], index, float(probs[index])), None
-
-
-def _best_offset(offsets: np.ndarray, curve: np.ndarray, limit: float) -> tuple[float, float]:
-    """Argmax of the offset curve with parabolic refinement; confidence = (best - median) / 2 (normalised scale)."""
-    best = int(np.argmax(curve))
-    offset = float(offsets[best])
-    if 0 < best < len(curve) - 1 and np.isfinite(curve[best - 1 : best + 2]).all():
-        left, mid, right = curve[best - 1], curve[best], curve[best + 1]
-        denom = left - 2 * mid + right
-        if denom < 0:
-            offset += float(0.5 * (left - right) / denom) * float(offsets[1] - offsets[0])
-    offset = float(np.clip(offset, -limit, limit))
-    finite = curve[np.isfinite(curve)]
-    confidence = float(np.clip((curve[best] - np.median(finite)) / 2.0, 0.0, 1.0))
-    return round(offset, 4), confidence
