@@ -187,7 +187,7 @@ def _add_chunk(
     captions = rows["caption.text"]
     durations = [_num(d, 2) for d in rows["clip.duration"]]
     scores = {s: [_num(v, 3) for v in rows[f"alignment.{s}.score"]] for s in SCORES}
-    flags = [sum(1 << index.vocab(index.flags, f) for f in set(fl or [])) for fl in rows["alignment.flags"]]
+    flags = [sum(1 << index.vocab(index.flags, f) for f in dict.fromkeys(fl or [])) for fl in rows["alignment.flags"]]
     labels = [index.vocab(index.labels, lab) for lab in rows["labels.category.label"]]
     shards = [index.vocab(index.shards, s) for s in rows["shard"]]
     media = [media_bits(extracted.get(k, set())) for k in keys]
