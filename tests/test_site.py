@@ -65,6 +65,8 @@ def test_pages_manifest_and_chunks_cover_the_index(release: Path, site: Path) ->
     rows = _index(release)
     manifest = _js_payload(site / "data" / "manifest.js")[0]
     assert manifest["rows"] == len(rows) == sum(c["n"] for c in manifest["chunks"])
+    # flag ids in order of first appearance, not of a set's (hash-seeded) iteration: the same release, the same files
+    assert manifest["flags"] == list(dict.fromkeys(f for r in rows for f in r["alignment.flags"] or []))
     chunks = _chunks(site)
     assert [k for c in chunks for k in c["key"]] == [r["key"] for r in rows]
     by_key = {r["key"]: r for r in rows}
