@@ -1,10 +1,12 @@
 """Croissant JSON-LD of a release folder (``croissant.json``).
 
-The Croissant is built from the folder alone (shards, Parquet index, and the
-optional ``report.json``), with every field derived from `acav1m_hf.schema` and
-every Responsible-AI property from `acav1m_hf.datasheet`, so that curation,
-``acav1m croissant OUT`` and the bundled ``croissant/croissant.json`` agree byte
-for byte on the same folder.
+The Croissant is rendered from `acav1m_hf.facts.ReleaseFacts` alone (`render`:
+the shards' and indexes' paths, sizes and sha256, the version in the index, the
+report's publication date), with every field derived from `acav1m_hf.schema` and
+every Responsible-AI property from `acav1m_hf.datasheet`, so that curation (from
+what it holds), ``acav1m croissant OUT`` and the bundled
+``croissant/croissant.json`` (from a folder) agree byte for byte on the same
+release.
 
 Layout of the JSON-LD (Croissant 1.0, read by mlcroissant 1.1):
 
@@ -42,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from acav1m_hf import datasheet, strict_json
-from acav1m_hf.release import CROISSANT, METADATA_DIR, REPORT, file_sha256, index_name, list_shards
-from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, SPLITS, Field, Member, index_columns
+from acav1m_hf.facts import FileFacts, ReleaseFacts
+from acav1m_hf.release import CROISSANT, METADATA_DIR
+from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, Field, Member, index_columns
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 
@@ -137,17 +140,18 @@ def record_set_id(member: Member) -> str:
     return member.extension.replace(".", "_")
 
 
-def _file_object(root: Path, rel: str, file_id: str, description: str, encoding: str) -> dict[str, Any]:
-    path = root / rel
+def _file_object(file: FileFacts, file_id: str, description: str, encoding: str) -> dict[str, Any]:
+    if file.sha256 is None:
+        raise ValueError(f"{file.path}: no sha256 (read the release with checksums=True)")
     return {
         "@type": "cr:FileObject",
         "@id": file_id,
         "name": file_id,
         "description": description,
-        "contentUrl": rel,
-        "contentSize": f"{path.stat().st_size} B",
+        "contentUrl": file.path,
+        "contentSize": f"{file.bytes} B",
         "encodingFormat": encoding,
-        "sha256": file_sha256(path),
+        "sha256": file.sha256,
     }
 
 
@@ -217,62 +221,33 @@ def _media_record_set(member: Member) -> dict[str, Any]:
     }
 
 
-def _report(root: Path) -> dict[str, Any]:
-    path = root / REPORT
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return report if isinstance(report, dict) else {}
+def render(facts: ReleaseFacts) -> dict[str, Any]:
+    """The Croissant JSON-LD of the release that ``facts`` describe (read with checksums), as a dict.
 
-
-def _release_version(root: Path) -> str:
-    """The acav1m version that wrote the release (``pipeline.version`` in the index), else the schema version."""
-    import pyarrow.parquet as pq
-
-    versions: set[str] = set()
-    for split in SPLITS:
-        path = root / index_name(split)
-        if path.exists():
-            column = pq.read_table(path, columns=["pipeline.version"]).column(0)
-            versions.update(v for v in column.to_pylist() if v)
-    return max(versions) if len(versions) == 1 else SCHEMA_VERSION
-
-
-def build_croissant(root: Path) -> dict[str, Any]:
-    """The Croissant JSON-LD of the release at ``root``, as a dict.
-
-    Deterministic: no clock and no absolute path goes in, so a byte-identical
-    folder gives a byte-identical ``croissant.json``. ``datePublished`` is the
-    report's ``date_published`` when it has one, else the dataset's 2024
-    release year from the datasheet.
+    Deterministic: no clock and no absolute path goes in, so the same release
+    gives a byte-identical ``croissant.json``. ``version`` is the acav1m version
+    in the index when every clip has the same, else the schema version;
+    ``datePublished`` is the report's ``date_published`` when it has one, else
+    the dataset's 2024 release year from the datasheet.
     """
-    root = Path(root)
-    shards = list_shards(root)
-    if not shards:
-        raise FileNotFoundError(f"{root}: no shards under data/")
-    report = _report(root)
-
+    if not facts.shards:
+        raise ValueError("a release without shards has no Croissant")
     distribution: list[dict[str, Any]] = []
-    shard_ids: list[str] = []
-    for split, paths in shards.items():
-        for path in paths:
-            rel = path.relative_to(root).as_posix()
-            shard_ids.append(path.name)
+    for split in facts.splits.values():
+        for shard in split.shards:
+            description = f"WebDataset shard of the {split.name} split."
+            distribution.append(_file_object(shard, shard.name, description, "application/x-tar"))
+    shard_ids = [shard.name for shard in facts.shards]
+    for split in facts.splits.values():
+        if split.index is not None:
             distribution.append(
-                _file_object(root, rel, path.name, f"WebDataset shard of the {split} split.", "application/x-tar")
+                _file_object(
+                    split.index.file,
+                    f"index-{split.name}",
+                    f"Parquet index of the {split.name} split: one row per clip (shard, key, every metadata field).",
+                    "application/x-parquet",
+                )
             )
-    splits_with_index = [s for s in SPLITS if (root / index_name(s)).exists()]
-    for split in splits_with_index:
-        distribution.append(
-            _file_object(
-                root,
-                index_name(split),
-                f"index-{split}",
-                f"Parquet index of the {split} split: one row per clip (shard, key, every metadata field).",
-                "application/x-parquet",
-            )
-        )
     distribution.append(
         {
             "@type": "cr:FileSet",
@@ -300,7 +275,6 @@ def build_croissant(root: Path) -> dict[str, Any]:
         f"rai:{prop}": " ".join(texts) if prop in SINGLE_VALUED_RAI or len(texts) == 1 else texts
         for prop, texts in datasheet.rai_values().items()
     }
-    date = report.get("date_published")
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -312,8 +286,8 @@ def build_croissant(root: Path) -> dict[str, Any]:
         "license": datasheet.LICENSE_URL,
         "url": datasheet.WEBSITE,
         "citeAs": datasheet.CITATION,
-        "version": _release_version(root),
-        "datePublished": date if isinstance(date, str) and date else datasheet.DATE_PUBLISHED,
+        "version": facts.version or SCHEMA_VERSION,
+        "datePublished": facts.curation.date_published or datasheet.DATE_PUBLISHED,
         "keywords": ["audio-visual", "video", "audio", "captions", "webdataset", "ACAV-1M"],
         **rai,
         "distribution": distribution,
@@ -326,12 +300,15 @@ def dumps(croissant: dict[str, Any]) -> str:
     return strict_json.dumps(croissant, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_croissant(root: Path) -> Path:
-    """Write ``root/croissant.json`` (atomically) and return its path."""
+def write_croissant(root: str | Path) -> Path:
+    """Write ``root/croissant.json`` (atomically) for the release folder ``root`` and return its path."""
     root = Path(root)
+    facts = ReleaseFacts.read(root)
+    if not facts.shards:
+        raise FileNotFoundError(f"{root}: no shards under data/")
     path = root / CROISSANT
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(dumps(build_croissant(root)), encoding="utf-8")
+    tmp.write_text(dumps(render(facts)), encoding="utf-8")
     os.replace(tmp, path)
     return path
 

@@ -363,7 +363,7 @@ def _finish(root: Path, rows: list[dict[str, Any]], clip_seconds: float, croissa
     try:
         from acav1m_hf.card import write_card
 
-        write_card(root, report)
+        write_card(root)
     except Exception as exc:  # noqa: BLE001 - the card belongs to another module; without it only load_dataset suffers
         print(f"  warning: no dataset card ({type(exc).__name__}: {exc}); load_dataset will infer features")
     if croissant:

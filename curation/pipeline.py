@@ -41,7 +41,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -931,49 +930,35 @@ def _report(
 
 
 def _write_card_and_croissant(store: Store, report: dict[str, Any], shard_info: dict[str, tuple[int, str]]) -> None:
-    """The card and Croissant, written by their own modules (which read a local folder).
+    """The card and Croissant, rendered from the release's facts as finalize holds them (no shard is read back).
 
-    A local release is handed to them as is. Elsewhere they read a local
-    stand-in: the report and indexes copied, each shard a placeholder (empty
-    for Croissant, whose sizes and sha256 are then filled in from the units'
-    records, so no shard is read back; sparse, of the shard's size, for the
-    card). A test checks that this gives the same bytes as a local release.
+    The shards are described by the sizes and sha256 in the units' records; a
+    shard in ``data/`` that this run did not write is measured through the store,
+    as reading the folder would. The indexes are read back through the store (one
+    read each: size, sha256 and the columns the facts summarise).
     """
-    from acav1m_hf.card import render_card
-    from acav1m_hf.croissant import build_croissant, dumps
+    from acav1m_hf import card, croissant
+    from acav1m_hf.facts import FileFacts, IndexFacts, ReleaseFacts
 
-    root = store.local_path()
-    if not shard_info:  # nothing kept: a card that says so, and no Croissant (it describes files that do not exist)
+    shards = []
+    for name in store.listdir(release.DATA_DIR):
+        match = release.SHARD_PATTERN.match(name)
+        if match is None or match["split"] not in SPLITS:
+            continue
+        rel = f"{release.DATA_DIR}/{name}"
+        size, sha256 = shard_info[rel] if rel in shard_info else (store.size(rel) or 0, store.sha256(rel))
+        shards.append(FileFacts(rel, size, sha256))
+    indexes = {
+        split: IndexFacts.from_bytes(split, store.read_bytes(release.index_name(split)))
+        for split in SPLITS
+        if store.exists(release.index_name(split))
+    }
+    facts = ReleaseFacts.build(report, shards, indexes)
+    store.write_atomic(release.CARD, card.render(facts))
+    if shard_info:
+        store.write_atomic(release.CROISSANT, croissant.dumps(croissant.render(facts)))
+    else:  # nothing kept: a card that says so, and no Croissant (it describes files that do not exist)
         store.remove(release.CROISSANT)
-    if root is not None:  # through the store, as everything a run writes (fsync, full-disk errors, no stray .partial)
-        store.write_atomic(release.CARD, render_card(root, report))
-        if shard_info:
-            store.write_atomic(release.CROISSANT, dumps(build_croissant(root)))
-        return
-    with tempfile.TemporaryDirectory(prefix="acav1m-finalize-") as temporary:
-        stage = Path(temporary)
-        (stage / release.REPORT).write_bytes(store.read_bytes(release.REPORT))
-        for split in SPLITS:
-            if store.exists(release.index_name(split)):
-                (stage / release.METADATA_DIR).mkdir(exist_ok=True)
-                (stage / release.index_name(split)).write_bytes(store.read_bytes(release.index_name(split)))
-        (stage / release.DATA_DIR).mkdir()
-        shards = [f"{release.DATA_DIR}/{name}" for name in store.listdir(release.DATA_DIR) if name.endswith(".tar")]
-        for shard in shards:
-            (stage / shard).touch()
-        croissant = build_croissant(stage) if shards else None
-        for shard in shards:
-            if shard not in shard_info:  # not of this run: described as it is, like a local release would
-                shard_info[shard] = (store.size(shard) or 0, store.sha256(shard))
-        for entry in croissant["distribution"] if croissant else []:
-            if entry.get("contentUrl") in shard_info:
-                size, sha256 = shard_info[entry["contentUrl"]]
-                entry["contentSize"], entry["sha256"] = f"{size} B", sha256
-        for shard in shards:
-            os.truncate(stage / shard, shard_info[shard][0])
-        store.write_atomic(release.CARD, render_card(stage, report))
-        if croissant is not None:
-            store.write_atomic(release.CROISSANT, dumps(croissant))
 
 
 def _remove_work(store: Store, units: list[Unit]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from acav1m_hf import datasheet
-from acav1m_hf.card import TASK_CATEGORIES, render_card, size_category
+from acav1m_hf import card, datasheet
+from acav1m_hf.card import TASK_CATEGORIES, size_category
+from acav1m_hf.facts import CurationFacts, ReleaseFacts
 from acav1m_hf.release import CARD, REPORT, index_name, list_shards
 from acav1m_hf.schema import MEMBERS, hf_features, index_columns
 
@@ -102,15 +104,19 @@ def test_body_documents_schema_release_and_datasheet(release: Path):
     assert "None" not in body
 
 
-def test_curation_wrote_the_card_that_render_card_gives(release: Path):
-    assert (release / CARD).read_text(encoding="utf-8") == render_card(release, _report(release))
+def test_curation_wrote_the_card_that_render_gives(release: Path):
+    assert (release / CARD).read_text(encoding="utf-8") == card.render(ReleaseFacts.read(release, checksums=False))
+
+
+def _with_report(release: Path, report: dict) -> ReleaseFacts:
+    return dataclasses.replace(ReleaseFacts.read(release, checksums=False), curation=CurationFacts.from_report(report))
 
 
 def test_card_survives_a_sparse_report(release: Path):
-    body = render_card(release, {"pass_rates": {"language": None}})
+    body = card.render(_with_report(release, {"pass_rates": {"language": None}}))
     assert "| language |  | not computed |" in body
     assert "| instance |  | not computed |" in body
-    assert render_card(release, {}).startswith("---\nlicense: cc-by-4.0\n")
+    assert card.render(_with_report(release, {})).startswith("---\nlicense: cc-by-4.0\n")
 
 
 def test_size_categories():

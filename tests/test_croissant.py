@@ -22,13 +22,14 @@ from acav1m_hf.croissant import (
     CLIPS,
     CONFORMS_TO,
     DATA_TYPES,
-    build_croissant,
     dumps,
     record_set_id,
+    render,
     safe_extraction,
     safe_records,
     write_croissant,
 )
+from acav1m_hf.facts import ReleaseFacts
 from acav1m_hf.release import CROISSANT, file_sha256, index_name, list_shards
 from acav1m_hf.schema import MEMBERS, flatten, index_columns
 from tests.conftest import missing_dependency
@@ -101,12 +102,12 @@ def _mlcroissant_cli() -> str:
 
 def test_curation_wrote_the_croissant_that_build_gives(release: Path):
     text = (release / CROISSANT).read_text(encoding="utf-8")
-    assert text == dumps(build_croissant(release)) == dumps(build_croissant(release))
+    assert text == dumps(render(ReleaseFacts.read(release))) == dumps(render(ReleaseFacts.read(release)))
     assert str(release) not in text  # relative paths only: the folder can move
 
 
 def test_distribution_lists_every_file_with_its_sha256(release: Path):
-    croissant = build_croissant(release)
+    croissant = render(ReleaseFacts.read(release))
     files = {d["contentUrl"]: d for d in croissant["distribution"] if d["@type"] == "cr:FileObject"}
     expected = [p.relative_to(release).as_posix() for paths in list_shards(release).values() for p in paths]
     expected += [index_name(s) for s in list_shards(release)]
@@ -122,7 +123,7 @@ def test_distribution_lists_every_file_with_its_sha256(release: Path):
 
 
 def test_fields_and_rai_derive_from_schema_and_datasheet(release: Path):
-    croissant = build_croissant(release)
+    croissant = render(ReleaseFacts.read(release))
     assert croissant["conformsTo"] == CONFORMS_TO
     assert croissant["license"] == "https://creativecommons.org/licenses/by/4.0/"
     assert croissant["citeAs"] == datasheet.CITATION
@@ -231,7 +232,7 @@ def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_bundled_croissant_is_the_sample_releases(sample_release: Path):
     committed = json.loads(SAMPLE_CROISSANT.read_text(encoding="utf-8"))
-    regenerated = build_croissant(sample_release)
+    regenerated = render(ReleaseFacts.read(sample_release))
     differences = list(_differences(regenerated, committed))
     assert not differences, (
         "croissant/croissant.json is out of date (see croissant/README.md to regenerate it):\n" + "\n".join(differences)
