@@ -14,14 +14,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from acav1m_hf.release import CARD, CROISSANT, REPORT, index_name, list_shards
+from acav1m_hf.facts import ReleaseFacts, format_rate
+from acav1m_hf.release import CARD, CROISSANT, REPORT, index_name
 from acav1m_hf.schema import SPLITS
 from acav1m_hf.site.charts import histogram_chart, labels_chart
 from acav1m_hf.site.index import SCORES, Index
 from acav1m_hf.site.links import Links
 from acav1m_hf.site.markdown import render_markdown
 from acav1m_hf.site.reading import citation, croissant_record_set
-from acav1m_hf.site.stats import release_stats
 
 NAV = (("index.html", "Overview"), ("browse.html", "Browse clips"), ("distributions.html", "Distributions"))
 
@@ -29,10 +29,6 @@ NAV = (("index.html", "Overview"), ("browse.html", "Browse clips"), ("distributi
 def _hours(seconds: float) -> str:
     hours = seconds / 3600
     return f"{hours:,.1f} h" if hours >= 10 else f"{hours:,.2f} h" if hours >= 0.1 else f"{seconds / 60:,.1f} min"
-
-
-def _percent(value: Any) -> str:  # noqa: ANN401 - whatever the report holds
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else "not computed"
 
 
 def _size(path: Path) -> str:
@@ -56,7 +52,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
         undefined=StrictUndefined,
     )
-    env.filters.update(thousands="{:,}".format, hours=_hours, percent=_percent, g="{:g}".format)
+    env.filters.update(thousands="{:,}".format, hours=_hours, percent=format_rate, g="{:g}".format)
     return env
 
 
@@ -111,12 +107,12 @@ def _flatten_counts(value: Any, prefix: str = "") -> list[tuple[str, Any]]:  # n
 def _overview(release: Release) -> dict[str, Any]:
     """index.html: tiles, splits, pass rates, curation counts, loading examples, downloads, license, the card."""
     root, index, links, report = release.root, release.index, release.links, release.report
-    stats = release_stats(report, index)
-    shards = list_shards(root)
+    facts = ReleaseFacts.read(root, checksums=False)  # the card's, the Croissant's and `acav1m info`'s figures
+    splits = {name: split for name, split in facts.with_shards.items() if split.clips}
     tiles = [
-        (f"{sum(c for c, _ in stats.splits.values()):,}", "clips"),
-        (_hours(sum(s for _, s in stats.splits.values())), "of audio-visual clips"),
-        (f"{sum(len(v) for v in shards.values()):,}", "WebDataset shards"),
+        (f"{facts.clips:,}", "clips"),
+        (_hours(sum(split.seconds for split in splits.values())), "of audio-visual clips"),
+        (f"{len(facts.shards):,}", "WebDataset shards"),
         (f"{len(index.labels):,}", "class labels"),
     ]
     downloads = []
@@ -130,12 +126,13 @@ def _overview(release: Release) -> dict[str, Any]:
             downloads.append(
                 (links.href(index_name(split)), index_name(split), "Parquet index", _size(root / index_name(split)))
             )
-    train_shards = len(shards.get("train", [])) or 1
+    train_shards = len(facts.splits["train"].shards) if "train" in facts.splits else 1
     return {
         "tiles": tiles,
-        "split_rows": [(s, c, sec, len(shards.get(s, []))) for s, (c, sec) in stats.splits.items()],
+        "split_rows": [(name, split.clips, split.seconds, len(split.shards)) for name, split in splits.items()],
         "rate_rows": [
-            (s, stats.pass_rates[s], index.histograms[s].threshold, index.histograms[s].nulls) for s in SCORES
+            (s, facts.curation.pass_rates.get(s), index.histograms[s].threshold, index.histograms[s].nulls)
+            for s in SCORES
         ],
         "counts": _flatten_counts(report["counts"]) if report.get("counts") else [],
         "repo": release.repo_id or "/path/to/acav1m",
@@ -144,9 +141,7 @@ def _overview(release: Release) -> dict[str, Any]:
         if train_shards == 1
         else f"data/train-{{00000..{train_shards - 1:05d}}}.tar",
         "downloads": downloads,
-        "shards": [
-            (links.href(f"data/{p.name}"), f"data/{p.name}", _size(p)) for paths in shards.values() for p in paths
-        ],
+        "shards": [(links.href(shard.path), shard.path, _size(root / shard.path)) for shard in facts.shards],
         "license_id": str(release.card_meta.get("license") or "cc-by-4.0"),
         "citation": citation(release.card_body),
         "card_html": Markup(render_markdown(release.card_body)) if release.card_body.strip() else None,
