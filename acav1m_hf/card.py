@@ -16,12 +16,11 @@ and ``acav1m site`` render.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from acav1m_hf import datasheet
-from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, index_name, list_shards
+from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, index_name, list_shards, write_atomic
 from acav1m_hf.schema import MEMBERS, SCHEMA_VERSION, SPLITS, Field, index_columns
 
 TASK_CATEGORIES = (
@@ -387,7 +386,4 @@ def write_card(root: Path, report: dict[str, Any]) -> Path:
     """Write ``root/README.md`` (atomically) and return its path."""
     root = Path(root)
     path = root / CARD
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(render_card(root, report), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, render_card(root, report))

@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from acav1m_hf import datasheet, strict_json
-from acav1m_hf.release import CROISSANT, METADATA_DIR, REPORT, file_sha256, index_name, list_shards
+from acav1m_hf.release import CROISSANT, METADATA_DIR, REPORT, file_sha256, index_name, list_shards, write_atomic
 from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, SPLITS, Field, Member, index_columns
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
@@ -330,10 +329,7 @@ def write_croissant(root: Path) -> Path:
     """Write ``root/croissant.json`` (atomically) and return its path."""
     root = Path(root)
     path = root / CROISSANT
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(dumps(build_croissant(root)), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, dumps(build_croissant(root)))
 
 
 # --------------------------------------------------------------------------- reading with mlcroissant, safely
