@@ -20,14 +20,13 @@ the Hub and ``acav1m site`` render; the "How to load" section is the data file
 from __future__ import annotations
 
 import functools
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from acav1m_hf import datasheet
 from acav1m_hf.facts import FILTERS, ReleaseFacts, SplitFacts, format_hours
-from acav1m_hf.release import CARD, CROISSANT, DATA_DIR
+from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, write_atomic
 from acav1m_hf.schema import MEMBERS, SCHEMA_VERSION, SPLITS, Field, index_columns
 
 TASK_CATEGORIES = (
@@ -278,7 +277,4 @@ def write_card(root: str | Path) -> Path:
     """Write ``root/README.md`` (atomically) for the release folder ``root`` and return its path."""
     root = Path(root)
     path = root / CARD
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(render(ReleaseFacts.read(root, checksums=False)), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, render(ReleaseFacts.read(root, checksums=False)))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any
 
 from acav1m_hf import datasheet, strict_json
 from acav1m_hf.facts import FileFacts, ReleaseFacts
-from acav1m_hf.release import CROISSANT, METADATA_DIR
+from acav1m_hf.release import CROISSANT, METADATA_DIR, write_atomic
 from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, Field, Member, index_columns
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
@@ -307,10 +306,7 @@ def write_croissant(root: str | Path) -> Path:
     if not facts.shards:
         raise FileNotFoundError(f"{root}: no shards under data/")
     path = root / CROISSANT
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(dumps(render(facts)), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, dumps(render(facts)))
 
 
 # --------------------------------------------------------------------------- reading with mlcroissant, safely

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, SHARD_PATTERN, list_shards
+from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, list_shards, shard_split
 
 REPO_TYPE = "dataset"
 
@@ -144,10 +144,9 @@ def shard_urls(
     files = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=revision, token=token)
     found: dict[str, list[str]] = {}
     for name in sorted(files):
-        directory, _, base = name.rpartition("/")
-        match = SHARD_PATTERN.match(base)
-        if directory == DATA_DIR and match:
-            found.setdefault(match["split"], []).append(name)
+        shard_of = shard_split(name)
+        if shard_of is not None:
+            found.setdefault(shard_of, []).append(name)
     if split not in found:
         raise ValueError(
             f"{repo_id}: no {split!r} shards in {DATA_DIR}/ (splits with shards: {', '.join(found) or 'none'})"

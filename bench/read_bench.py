@@ -199,20 +199,24 @@ def fast_tar(shards: list[Path]) -> tuple[int, int]:
 
 
 def fast_stream(root: Path) -> Any:
-    """`acav1m_hf.stream(decode=False)`'s pipeline (node and worker splits, schema members only, `_raw`) on the prototype."""
+    """`acav1m_hf.stream(decode=False)`'s pipeline (node and worker splits, schema members only, `raw_members`) on the prototype."""
     import webdataset as wds
 
-    from acav1m_hf import streaming
+    from acav1m_hf.schema import MEMBER_EXTENSIONS
+    from acav1m_hf.streaming import resolve_shards
+    from acav1m_hf.streaming.decode import raw_members
 
-    urls = streaming.resolve_shards(root)
-    select = streaming._SelectMembers("skip")
+    urls = resolve_shards(root)
+
+    def select(name: str) -> bool:
+        return name.rsplit("/", 1)[-1].partition(".")[2].lower() in MEMBER_EXTENSIONS
 
     def expand(source: Any) -> Any:
         for item in source:
             yield from fast_tar_samples(item["url"], select)
 
     return wds.DataPipeline(
-        wds.SimpleShardList(urls), wds.split_by_node, wds.split_by_worker, expand, wds.map(streaming._raw)
+        wds.SimpleShardList(urls), wds.split_by_node, wds.split_by_worker, expand, wds.map(raw_members)
     )
 
 

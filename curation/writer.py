@@ -42,6 +42,7 @@ from typing import IO, Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from acav1m_hf.release import sha256_of
 from curation.records import Sample
 
 
@@ -149,11 +150,8 @@ class Store:
         return int(info["size"]) if info.get("type") == "file" else None
 
     def sha256(self, rel: str) -> str:
-        digest = hashlib.sha256()
         with self.fs.open(self.path(rel), "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return sha256_of(f)
 
     def listdir(self, rel: str = "") -> list[str]:
         """Names (not paths) directly under ``rel``; empty when it does not exist."""

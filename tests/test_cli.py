@@ -1,8 +1,8 @@
 """Every ``acav1m`` command (curate, validate, croissant, info, demo, site, push, download), run from the command line on a real release, with its output and effect asserted.
 
-Commands run through `acav1m_hf.cli.main` with an argument list (the parser
-and handlers a shell reaches), and ``info`` once more as a subprocess
-(``python -m acav1m_hf.cli``). ``push`` and ``download`` run against
+Commands run through `curation.cli.main` (the console script ``acav1m``) with
+an argument list (the parser and handlers a shell reaches), and ``info`` once
+more as a subprocess of the release commands alone (``python -m acav1m_hf.cli``). ``push`` and ``download`` run against
 autospec mocks of huggingface_hub (the ``hub`` fixture): no network.
 ``curate`` is also run as a subprocess by tests/test_resume.py and
 tests/test_engines.py.
@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from acav1m_hf import release as layout
-from acav1m_hf.cli import main
 from acav1m_hf.hub import RELEASE_PATTERNS, STALE_PATTERNS
 from acav1m_hf.validate import validate_release
+from curation.cli import main
 from tests.conftest import COMMIT, REPO_ID, release_files
 from tests.synthetic import make_clip, write_video_file
 

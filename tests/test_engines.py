@@ -230,7 +230,7 @@ def test_an_input_lost_to_an_io_error_is_retryable_and_retried(tmp_path: Path, m
 
 def test_the_cli_exits_non_zero_when_nothing_is_kept(tmp_path: Path) -> None:
     silent = write_silent(tmp_path / "silent.mp4")
-    command = [sys.executable, "-m", "acav1m_hf.cli", "curate", str(silent), "-o", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "curation.cli", "curate", str(silent), "-o", str(tmp_path / "out")]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 2
     assert "no clip was kept from 1 input(s)" in done.stderr and "silent_audio" in done.stderr

@@ -63,7 +63,7 @@ def run_cli(inputs: list[str], out: Path, config: Path, crash: str | None = None
     env.pop("ACAV1M_TEST_CRASH", None)
     if crash:
         env["ACAV1M_TEST_CRASH"] = crash
-    command = [sys.executable, "-m", "acav1m_hf.cli", "curate", *inputs, "-o", str(out), "--config", str(config)]
+    command = [sys.executable, "-m", "curation.cli", "curate", *inputs, "-o", str(out), "--config", str(config)]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from acav1m_hf.release import list_shards
 from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBER_EXTENSIONS
-from acav1m_hf.streaming import collate, decode_audio, decode_video, member_extension, resolve_shards, stream
+from acav1m_hf.streaming import collate, decode_audio, decode_video, resolve_shards, stream
 
 
 def read_raw(shard: Path) -> list[dict[str, bytes]]:
@@ -72,10 +72,13 @@ def keys_of(dataset) -> list[str]:
 # --------------------------------------------------------------------------- decoding
 
 
-def test_member_extension_matches_webdataset_grouping():
-    assert member_extension("a/s001.mask.png") == "mask.png"
-    assert member_extension("s001.MP4") == "mp4"
-    assert member_extension("s001") is None
+def test_members_are_named_as_validate_names_them(all_samples, tmp_path: Path):
+    # one rule for a member's name (schema.split_member_name, as `acav1m validate` reads it): `s.MP4` is not `mp4`
+    shard = tmp_path / "upper.tar"
+    key = all_samples[0]["__key__"]
+    shard.write_bytes(finished(tar_of([(f"{key}.{ext.upper()}", all_samples[0][ext]) for ext in ("mp4", "json")])))
+    with pytest.raises(ValueError, match=r"\.MP4: not an ACAV-1M member"):
+        list(stream(str(shard), decode=False, unknown="error"))
 
 
 def test_decoded_release_sample_has_the_promised_types_and_shapes(release: Path):

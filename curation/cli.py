@@ -1,0 +1,136 @@
+"""The ``acav1m`` command: ``curate`` and ``demo`` here, and the release commands of `acav1m_hf.cli`.
+
+The console script ``acav1m`` (pyproject.toml) runs `main`; ``python -m curation.cli`` is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from acav1m_hf.cli import add_release_commands, run
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from curation.config import CurationConfig
+    from curation.engines import make_engine
+    from curation.pipeline import curate
+
+    overrides = {
+        "profile": args.profile,
+        "device": args.device,
+        "clip_seconds": args.clip_seconds,
+        "shard_max_samples": args.shard_max_samples,
+        "shard_max_bytes": args.shard_max_bytes,
+        "keep_flagged": True if args.keep_flagged else None,
+    }
+    config = (
+        CurationConfig.from_file(args.config, **overrides)
+        if args.config
+        else CurationConfig().with_overrides(**overrides)
+    )
+    engine = make_engine(args.engine, address=args.ray_address, workers=args.workers)
+    report = curate(
+        args.inputs, args.output, config, engine=engine, overwrite=args.overwrite, retry_failed=args.retry_failed
+    )
+    clips = report["counts"]["clips"]
+    print(f"{args.output}: {clips['kept']} clips kept, {clips['rejected']} rejected; see report.json and inputs.jsonl")
+    failed, retryable = report.get("failed_units", []), report.get("retryable", {})
+    if failed or any(retryable.values()):
+        print(
+            f"{args.output}: {len(failed)} unit(s) failed, {retryable.get('inputs', 0)} input(s) and "
+            f"{retryable.get('clips', 0)} clip(s) had transient failures; rerun with --retry-failed to redo them",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from datasets import load_dataset
+
+    from acav1m_hf.info import describe_release
+    from acav1m_hf.validate import validate_release
+    from curation.config import DEMO_CONFIG
+    from curation.pipeline import curate
+
+    out = Path(args.output)
+    manifest = resources.files("acav1m_hf") / "sample_data" / "manifest.csv"
+    print(f"1/3 curating the bundled sample clips ({manifest}) into {out}/ (cpu profile, no GPU, no network)")
+    print("    clips that fail a filter are kept and marked alignment.passed=false, so that you can inspect them;")
+    print("    a real run rejects them (omit --keep-flagged)")
+    curate([str(manifest)], out, DEMO_CONFIG.with_overrides(clip_seconds=args.clip_seconds))
+    print(describe_release(out))
+    print(f"2/3 validating {out}/")
+    errors = validate_release(out)
+    if errors:
+        print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        return 1
+    print("    valid: checksums, schema of every sample, index, card and Croissant agree")
+    print(f'3/3 loading it back: load_dataset("{out.name}") from {out.parent.resolve()}')
+    cwd = os.getcwd()
+    os.chdir(out.parent.resolve())
+    try:
+        dataset = load_dataset(out.name)
+    finally:
+        os.chdir(cwd)
+    print(dataset)
+    split = next(iter(dataset))
+    sample = dataset[split][0]
+    audio = sample["flac"]["array"]
+    frames = sample["mp4"].get_frames_in_range(0, 4)
+    print(f"    {split}[0] {sample['__key__']}: caption {sample['txt']!r}")
+    print(
+        f"    audio {audio.shape} at {sample['flac']['sampling_rate']} Hz, first video frames {tuple(frames.data.shape)}"
+    )
+    scores = sample["json"]["alignment"]
+    print(
+        f"    instance {scores['instance']['score']}, temporal {scores['temporal']['score']}, sync {scores['sync']['offset']} s"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acav1m", description="Curate, validate, describe and load ACAV-1M releases.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("curate", help="curate videos, folders or manifests into a release folder")
+    p.add_argument("inputs", nargs="+", help="video files, folders (recursive) or manifests (.csv, .jsonl, .parquet)")
+    p.add_argument("-o", "--output", required=True, help="release folder to write")
+    p.add_argument("--config", help="JSON or TOML file of CurationConfig settings")
+    p.add_argument("--profile", help="model profile: cpu (default) or paper")
+    p.add_argument("--device", help="torch device for model profiles, e.g. cuda")
+    p.add_argument("--clip-seconds", type=float)
+    p.add_argument("--shard-max-samples", type=int)
+    p.add_argument("--shard-max-bytes", type=int)
+    p.add_argument("--keep-flagged", action="store_true", help="keep clips that fail a filter, marked passed=false")
+    p.add_argument("--overwrite", action="store_true", help="replace a different run already in the output folder")
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local (default: this process) or ray (a cluster)"
+    )
+    p.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: start one")
+    p.add_argument("--workers", type=int, help="units processed at once (ray: CPU tasks in flight; default all CPUs)")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="redo units that failed and clips or inputs that failed for transient reasons (model or I/O errors)",
+    )
+    p.set_defaults(run=_curate, resumable=True)
+
+    p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")
+    p.add_argument("-o", "--output", default="acav1m")
+    p.add_argument("--clip-seconds", type=float)
+    p.set_defaults(run=_demo)
+
+    add_release_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
