@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.envelopes import audio_onset_envelope
 from curation.filters import shift_audio
 from curation.localization import heatmap_to_labels
 from curation.records import Clip, InputItem
 from curation.roles import Aligner, Analysis
-from curation.signal_aligner import SignalAligner, audio_onset_envelope
+from curation.signal_aligner import SignalAligner
 from tests.conftest import SAMPLE_DATA
 from tests.synthetic import (
     make_clip,
