@@ -1,6 +1,6 @@
 """Croissant: how long ``mlcroissant validate`` and loading every record with mlcroissant take on the demo release.
 
-The demo release is what ``acav1m demo`` builds: `curation.pipeline.curate`
+The demo release is what ``acav1m demo`` builds: `curation.run.curate`
 of the bundled ``acav1m_hf/sample_data/manifest.csv`` (cached in
 ``OUT/demo-release``). Cases, each in a fresh subprocess so that import costs
 are counted the way a user pays them:
@@ -54,7 +54,7 @@ def demo_release(out: Path, clip_seconds: float = 10.0) -> Path:
     if (root / "croissant.json").exists() and (root / "report.json").exists() and not (root / "_work").exists():
         return root
     from curation.config import CurationConfig
-    from curation.pipeline import curate
+    from curation.run import curate
 
     shutil.rmtree(root, ignore_errors=True)
     manifest = REPO / "acav1m_hf" / "sample_data" / "manifest.csv"

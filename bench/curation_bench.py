@@ -1,4 +1,4 @@
-"""Curation: clips/s of `curation.pipeline.curate` (CPU profile) against decoding the same inputs alone.
+"""Curation: clips/s of `curation.run.curate` (CPU profile) against decoding the same inputs alone.
 
 Inputs (generated once and cached in ``OUT/curation-inputs/``): the five
 bundled sample videos (``acav1m_hf/sample_data``: 320x240 to 1280x720, H.264,
@@ -79,7 +79,7 @@ def make_inputs(
 
 def run_curate(manifest: Path, out: Path, clip_seconds: float) -> tuple[int, int]:
     from curation.config import CurationConfig
-    from curation.pipeline import curate
+    from curation.run import curate
 
     shutil.rmtree(out, ignore_errors=True)
     try:
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> Result:
     result = Result("curation", params={k: str(v) for k, v in vars(args).items()})
     import av  # noqa: F401 - imported before any timing
 
-    import curation.pipeline  # noqa: F401
+    import curation.run  # noqa: F401
 
     clips_per_pass = run_decode(manifest, args.clip_seconds)[0]  # also warms the page cache for every case
     print(f"inputs: {manifest} ({clips_per_pass} clips of <= {args.clip_seconds:g} s)")

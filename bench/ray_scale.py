@@ -56,7 +56,7 @@ def main() -> None:
 
     from curation.config import CurationConfig
     from curation.engines import LocalEngine, RayEngine
-    from curation.pipeline import curate
+    from curation.run import curate
 
     inputs = make_inputs(args.out / "ray-inputs", args.inputs, args.seconds)
     config = CurationConfig(clip_seconds=4.0, inputs_per_unit=1, keep_flagged=True)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from curation.profiles import Profile
-from curation.records import Clip
+from curation.records import Clip, ModelFailure
 from curation.redact import redact_text
 
 
@@ -27,6 +27,8 @@ class CaptionResult:
     reason: str | None = None
     descriptions: list[str] = field(default_factory=list)
     transcript: str | None = None
+    failure: ModelFailure | None = None
+    """Set when the captioner or the condenser raised (``reason`` is then its reason)."""
 
 
 def caption_batch(clips: list[Clip], profile: Profile) -> list[CaptionResult]:
@@ -36,7 +38,7 @@ def caption_batch(clips: list[Clip], profile: Profile) -> list[CaptionResult]:
     try:
         descriptions = profile.captioner.describe(clips)
     except Exception as exc:  # noqa: BLE001 - recorded on every clip of the batch
-        return [CaptionResult(None, None, reason=f"captioner failed: {_short(exc)}") for _ in clips]
+        return [_failed(ModelFailure("captioner", _short(exc))) for _ in clips]
     transcripts = [
         _transcribe(clip, profile) for clip in clips
     ]  # in this thread: a transcriber need not be thread-safe
@@ -72,9 +74,15 @@ def _condense(clip: Clip, descriptions: list[str], transcript: str | None, profi
     try:
         text = profile.condenser.condense(descriptions, clip.item.text, transcript)
     except Exception as exc:  # noqa: BLE001 - flagged for reprocessing, the clip goes on
-        return CaptionResult(None, None, f"condenser failed: {_short(exc)}", descriptions, transcript)
+        return _failed(ModelFailure("condenser", _short(exc)), descriptions, transcript)
     origin = f"{profile.captioner.name} + {profile.condenser.name}"
     return CaptionResult(text, origin, None, descriptions, transcript)
+
+
+def _failed(
+    failure: ModelFailure, descriptions: list[str] | None = None, transcript: str | None = None
+) -> CaptionResult:
+    return CaptionResult(None, None, failure.reason, descriptions or [], transcript, failure)
 
 
 def _short(exc: Exception) -> str:

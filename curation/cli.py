@@ -17,7 +17,7 @@ from acav1m_hf.cli import add_release_commands, run
 def _curate(args: argparse.Namespace) -> int:
     from curation.config import CurationConfig
     from curation.engines import make_engine
-    from curation.pipeline import curate
+    from curation.run import curate
 
     overrides = {
         "profile": args.profile,
@@ -54,7 +54,7 @@ def _demo(args: argparse.Namespace) -> int:
     from acav1m_hf.info import describe_release
     from acav1m_hf.validate import validate_release
     from curation.config import DEMO_CONFIG
-    from curation.pipeline import curate
+    from curation.run import curate
 
     out = Path(args.output)
     manifest = resources.files("acav1m_hf") / "sample_data" / "manifest.csv"

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 
+def load_settings(path: str | Path) -> dict[str, Any]:
+    """A settings file's table: TOML for a ``.toml`` file, JSON otherwise (the curation config, the profile's)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+
+
 @dataclass(frozen=True)
 class CurationConfig:
     profile: str = "cpu"
@@ -57,10 +64,7 @@ class CurationConfig:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> CurationConfig:
         """Read a ``.json`` or ``.toml`` file; unknown keys are an error naming the file."""
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        return cls.from_dict(data, source=str(path)).with_overrides(**overrides)
+        return cls.from_dict(load_settings(path), source=str(path)).with_overrides(**overrides)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> CurationConfig:

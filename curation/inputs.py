@@ -38,7 +38,7 @@ from typing import IO, Any
 from fsspec.implementations.local import make_path_posix
 
 from curation.fetch import open_input
-from curation.records import InputItem
+from curation.records import InputItem, InputLine
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", ".ogv", ".avi", ".m4v", ".mpeg", ".mpg", ".flv", ".ts"})
 """Suffixes a folder's file is curated by without a probe; files with other names are probed."""
@@ -206,6 +206,31 @@ def as_written(text: str, path: str, shown: str) -> str:
     for absolute in sorted({os.path.abspath(path), make_path_posix(path)}, key=len, reverse=True):
         text = text.replace(absolute, shown)
     return text
+
+
+def input_line(
+    item: InputItem,
+    outcome: str,
+    reason: str | None,
+    detail: str,
+    kept: int,
+    reasons: dict[str, int],
+    retryable: bool = False,
+) -> InputLine:
+    """One line of ``inputs.jsonl``, its paths as the user wrote them (see `as_written`)."""
+    shown = item.given or item.path
+    return InputLine(
+        input=shown,
+        video_id=item.video_id,
+        start=item.start,
+        end=item.end,
+        outcome=outcome,
+        reason=reason,
+        detail=as_written(detail, item.path, shown) or None,
+        clips=kept,
+        clips_rejected=dict(sorted(reasons.items())),
+        retryable=retryable,
+    )
 
 
 def slug(text: str) -> str:

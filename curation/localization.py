@@ -42,11 +42,16 @@ def heatmap_to_labels(heatmap: np.ndarray, width: int, height: int) -> tuple[lis
 
 
 def parabolic_offset(values: np.ndarray, i: int) -> float:
-    """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5]."""
+    """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5].
+
+    The one peak refinement of the project: the heatmap's peak here, the sync
+    offsets of the signal aligner and of ImageBind. 0 at an edge, where a value
+    is not finite, or where ``values[i]`` is not a strict maximum.
+    """
     if i <= 0 or i >= len(values) - 1:
         return 0.0
     left, mid, right = (float(values[i - 1]), float(values[i]), float(values[i + 1]))
-    if not (np.isfinite(left) and np.isfinite(right)):
+    if not (np.isfinite(left) and np.isfinite(mid) and np.isfinite(right)):
         return 0.0
     den = left - 2.0 * mid + right
     if den >= 0.0:  # not a strict maximum

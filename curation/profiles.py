@@ -22,16 +22,14 @@ install imports this module and runs ``cpu``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from curation.config import CurationConfig
+from curation.config import CurationConfig, load_settings
 from curation.redact import redact_settings
 from curation.roles import Aligner, Captioner, Condenser, Transcriber
 
@@ -163,9 +161,7 @@ def load_paper_settings(overrides: dict[str, Any] | None = None) -> PaperSetting
     data: dict[str, Any] = {}
     path = overrides.pop("config_file", None) or os.environ.get("ACAV1M_PROFILE_CONFIG")
     if path:
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        loaded = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        loaded = load_settings(path)
         data.update(loaded.get("paper", loaded))
         PaperSettings.from_dict(data, source=str(path))  # report the file's own mistakes under its name
     for variable, name in ENVIRONMENT.items():

@@ -1,34 +1,24 @@
-"""Assemble one `Sample`: the schema's metadata and the encoded members of a clip."""
+"""Assemble one `Sample`: the schema's metadata (every schema dict is built here) and the encoded members of a clip."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
 from acav1m_hf import strict_json
-from acav1m_hf.schema import AUDIO_SAMPLE_RATE, SCHEMA_VERSION, SPLITS, validate_sample
+from acav1m_hf.schema import AUDIO_SAMPLE_RATE, SCHEMA_VERSION, validate_sample
 from curation import __version__
+from curation.analyse import Decision
 from curation.captioning import CaptionResult
 from curation.config import CurationConfig
 from curation.encode import encode_flac, encode_jpg, encode_mp4, encode_npy, encode_png_mask
-from curation.filters import Decision, alignment_metadata
+from curation.filters import flags, passes, window_mean
 from curation.localization import heatmap_to_labels
+from curation.plan import split_of
 from curation.profiles import Profile
 from curation.records import Sample
-from curation.roles import round_score
-
-
-def split_of(video_id: str, fractions: tuple[float, float, float]) -> str:
-    """Split by a hash of the source video id, so that clips of one video never cross splits."""
-    u = int.from_bytes(hashlib.sha256(video_id.encode()).digest()[:8], "big") / 2**64
-    cumulative = 0.0
-    for split, fraction in zip(SPLITS, fractions, strict=True):
-        cumulative += fraction
-        if u < cumulative:
-            return split
-    return SPLITS[-1]
+from curation.roles import Score, round_score
 
 
 def sample_key(video_id: str, start: float) -> str:
@@ -112,6 +102,42 @@ def sample_metadata(
         },
     }
     return metadata, mask
+
+
+def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, Any]:
+    """The ``alignment`` struct of the schema, with the filters' verdicts (`curation.filters`)."""
+    analysis = decision.analysis
+    windows = None if analysis.temporal_windows is None else [round_score(w) for w in analysis.temporal_windows]
+    temporal = Score(window_mean(windows), window_mean(windows), analysis.temporal_reason if windows is None else None)
+    filters = {
+        "language": _filter(analysis.language, config.language_threshold),
+        "instance": _filter(analysis.instance, config.instance_threshold),
+        "temporal": {**_filter(temporal, config.temporal_threshold), "windows": windows},
+    }
+    filters["temporal"]["raw"] = None  # the windows are the raw values
+    flagged = flags({name: f["passed"] for name, f in filters.items()}, filters["instance"]["score"] is not None)
+    return {
+        **filters,
+        "sync": {
+            "offset": round_score(decision.offset),
+            "confidence": round_score(decision.confidence),
+            "realigned": decision.realigned,
+            "reason": None if round_score(decision.offset) is not None else (decision.offset_reason or "not estimated"),
+        },
+        "flags": flagged,
+        "passed": not flagged,
+    }
+
+
+def _filter(score: Score, threshold: float) -> dict[str, Any]:
+    value = round_score(score.score)
+    return {
+        "score": value,
+        "raw": round_score(score.raw),
+        "threshold": threshold,
+        "passed": passes(value, threshold),
+        "reason": None if value is not None else (score.reason or "not computed"),
+    }
 
 
 def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any], np.ndarray | None]:

@@ -21,7 +21,7 @@ import pytest
 from huggingface_hub import CommitInfo
 
 from curation.config import CurationConfig
-from curation.pipeline import curate
+from curation.run import curate
 
 SAMPLE_DATA = Path(str(resources.files("acav1m_hf") / "sample_data"))
 TEST_MEDIA = Path(__file__).parent / "media"

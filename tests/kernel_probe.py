@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
+from curation.analyse import load_profile, run_model_stages
 from curation.config import CurationConfig
-from curation.pipeline import analyse_batch, load_profile
 from curation.records import Clip, InputItem
 from curation.sample import sample_metadata
 
@@ -43,8 +43,8 @@ def probe(path: str) -> dict[str, dict[str, object]]:
     config = CurationConfig()
     profile = load_profile(config)
     digests, raw = {}, {}
-    for clip, analysed in zip(clips := clips_from(path), analyse_batch(clips, profile, config), strict=True):
-        metadata, mask = sample_metadata(analysed.decision, analysed.caption, profile, config)
+    for clip, result in zip(clips := clips_from(path), run_model_stages(clips, profile, config), strict=True):
+        metadata, mask = sample_metadata(result.decision, result.caption, profile, config)
         h = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
         h.update(b"" if mask is None else mask.tobytes())
         digests[clip.item.video_id] = h.hexdigest()

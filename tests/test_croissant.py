@@ -222,7 +222,7 @@ def _differences(a: Any, b: Any, path: str = "$") -> Iterator[str]:
 def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The release `acav1m demo` curates: the bundled sample manifest with the demo's configuration."""
     from curation.config import DEMO_CONFIG
-    from curation.pipeline import curate
+    from curation.run import curate
 
     root = tmp_path_factory.mktemp("sample") / "acav1m"
     curate([str(resources.files("acav1m_hf") / "sample_data" / "manifest.csv")], root, DEMO_CONFIG)

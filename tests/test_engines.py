@@ -27,8 +27,9 @@ from fsspec.implementations.memory import MemoryFileSystem
 from acav1m_hf import release as layout
 from curation.config import CurationConfig
 from curation.engines import LocalEngine, RayEngine, make_engine
-from curation.pipeline import FINALIZED, CurationError, UnitJob, curate
+from curation.ledger import FINALIZED
 from curation.profiles import Profile
+from curation.run import CurationError, UnitJob, curate
 from curation.signal_aligner import SignalAligner
 from curation.writer import Store
 from tests.conftest import needs, release_files
@@ -327,7 +328,7 @@ def test_ray_refuses_an_output_it_cannot_share() -> None:
 MEASURE = """
 import resource, sys
 from curation.config import CurationConfig
-from curation.pipeline import curate
+from curation.run import curate
 config = CurationConfig(clip_seconds=1.0, max_side=48, keep_flagged=True, inputs_per_unit=16, shard_max_samples=100)
 report = curate([sys.argv[1]], sys.argv[2], config, log=lambda _: None)
 print(report["counts"]["inputs"]["total"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

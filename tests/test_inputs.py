@@ -25,7 +25,7 @@ from acav1m_hf.validate import validate_release
 from curation import fetch
 from curation.config import CurationConfig
 from curation.inputs import read_inputs
-from curation.pipeline import CurationError, curate
+from curation.run import CurationError, curate
 from tests.synthetic import make_clip, write_audio_only, write_video_file
 
 FAST = CurationConfig(clip_seconds=4.0, max_side=128, keep_flagged=True)

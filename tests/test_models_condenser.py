@@ -502,7 +502,7 @@ def _assert_nowhere(root: Path, *secrets: str) -> int:
 
 def test_report_and_fingerprint_of_a_paper_run_hold_no_url_credentials(tmp_path, monkeypatch) -> None:
     """OPENAI_BASE_URL with a password and a key in its query: report.json records the endpoint, redacted."""
-    from curation import pipeline
+    from curation import analyse, run
     from curation.config import CurationConfig
     from curation.profiles import Profile
     from curation.signal_aligner import SignalAligner
@@ -510,7 +510,7 @@ def test_report_and_fingerprint_of_a_paper_run_hold_no_url_credentials(tmp_path,
 
     url = f"http://user:{URL_KEY}@127.0.0.1:9/v1?api-key={KEY}"
     monkeypatch.setenv("OPENAI_BASE_URL", url)
-    monkeypatch.setattr(pipeline, "_PROFILES", {})
+    monkeypatch.setattr(analyse, "_PROFILES", {})
     (tmp_path / "in").mkdir()
     video = write_video_file(tmp_path / "in" / "clip.mp4", make_clip(seconds=3.0, seed=1))
     root = tmp_path / "acav1m"
@@ -519,13 +519,13 @@ def test_report_and_fingerprint_of_a_paper_run_hold_no_url_credentials(tmp_path,
     def paper_on_signals(c: CurationConfig) -> Profile:  # the paper profile's settings, without its big models
         return Profile("paper", aligner=SignalAligner(max_offset=c.max_offset))
 
-    report = pipeline.curate([str(video)], root, config, profile_factory=paper_on_signals)
+    report = run.curate([str(video)], root, config, profile_factory=paper_on_signals)
     assert report["profile_settings"]["condenser_base_url"] == "http://***@127.0.0.1:9/v1?api-key=***"
     assert report["counts"]["clips"]["kept"] == 1
     assert _assert_nowhere(root, URL_KEY, KEY) >= 4  # shards, index, report, card...
 
     monkeypatch.setenv("OPENAI_BASE_URL", url.replace(URL_KEY, "rotated-password-000"))
-    again = pipeline.curate([str(video)], root, config, profile_factory=paper_on_signals)  # same run: resumed
+    again = run.curate([str(video)], root, config, profile_factory=paper_on_signals)  # same run: resumed
     assert again["plan"] == report["plan"]
 
 
@@ -542,7 +542,7 @@ def test_a_paper_run_against_an_echoing_endpoint_writes_no_secret(server, tmp_pa
     for module in ("torch", "transformers", "imagebind"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed")
-    from curation import pipeline
+    from curation import analyse, run
     from curation.config import CurationConfig
     from curation.models.videollava import save_random_videollava
     from curation.profiles import build_profile
@@ -551,7 +551,7 @@ def test_a_paper_run_against_an_echoing_endpoint_writes_no_secret(server, tmp_pa
     url = server.url.replace("http://", f"http://user:{URL_KEY}@")
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setattr(pipeline, "_PROFILES", {})
+    monkeypatch.setattr(analyse, "_PROFILES", {})
     server.script, server.default, server.hold = ["echo_answer", "ok", "echo_answer"], "ok", 2
     cache = tmp_path / "cache"
     overrides = {
@@ -574,7 +574,7 @@ def test_a_paper_run_against_an_echoing_endpoint_writes_no_secret(server, tmp_pa
         profile="paper", clip_seconds=1.5, keep_flagged=True, batch_size=4, max_side=96, dedup_threshold=None
     )
     root = tmp_path / "acav1m"
-    pipeline.curate(videos, root, config, profile_factory=lambda c: build_profile(c, overrides))
+    run.curate(videos, root, config, profile_factory=lambda c: build_profile(c, overrides))
 
     samples = []
     for shard in sorted((root / "data").glob("*.tar")):

@@ -22,7 +22,7 @@ needs("torch", "imagebind")  # imagebind-unofficial
 import torch  # noqa: E402
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE  # noqa: E402
-from curation.filters import shift_audio  # noqa: E402
+from curation.analyse import shift_audio  # noqa: E402
 from curation.models.imagebind import ImageBindEmbedder, bpe_path, imagebind_modules  # noqa: E402
 from curation.models.imagebind_aligner import (  # noqa: E402
     AlignerSettings,

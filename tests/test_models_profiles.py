@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from curation import pipeline
+from curation import analyse, run
 from curation.config import CurationConfig
 from curation.profiles import PaperSettings, Profile, build_profile, load_paper_settings
 from tests.conftest import SPEECH_CLIP, needs
@@ -92,7 +92,7 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     from tests.conftest import release_inputs
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setattr(pipeline, "_PROFILES", {})
+    monkeypatch.setattr(analyse, "_PROFILES", {})
     folder = save_random_videollava(tmp_path / "tiny-video-llava")
     overrides = {
         "captioner": str(folder),
@@ -123,7 +123,7 @@ def test_paper_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     config = CurationConfig(
         profile="paper", clip_seconds=4.0, keep_flagged=True, batch_size=2, max_side=128, dedup_threshold=None
     )
-    pipeline.curate(inputs, root, config, profile_factory=paper_with_tiny_models)
+    run.curate(inputs, root, config, profile_factory=paper_with_tiny_models)
     assert validate_release(root) == []
 
     samples = []
@@ -159,7 +159,7 @@ def test_near_duplicates_are_removed_across_units_and_recorded(tmp_path: Path) -
         profile="paper", clip_seconds=4.0, keep_flagged=True, max_side=96, inputs_per_unit=2, dedup_threshold=-1.0
     )
     root = tmp_path / "acav1m"
-    report = pipeline.curate(
+    report = run.curate(
         release_inputs(tmp_path / "inputs"), root, config, profile_factory=lambda c: build_profile(c, overrides)
     )
     assert validate_release(root) == []

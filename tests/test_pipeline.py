@@ -15,7 +15,7 @@ from acav1m_hf.validate import iter_samples, validate_release
 from curation.config import CurationConfig
 from curation.decode import decode_clips
 from curation.inputs import read_inputs
-from curation.pipeline import CurationError, curate
+from curation.run import CurationError, curate
 from tests.synthetic import (
     make_clip,
     write_audio_only,

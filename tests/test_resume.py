@@ -1,7 +1,7 @@
 """A run killed at any moment and restarted with the same command ends with the uninterrupted run's release.
 
 The kills are real SIGKILLs of an ``acav1m curate`` subprocess at events,
-through the pipeline's ``ACAV1M_TEST_CRASH`` hook (`curation.pipeline.crash_point`:
+through the pipeline's ``ACAV1M_TEST_CRASH`` hook (`curation.crash.crash_point`:
 with a sample's part still open, after a unit's marker, between two moves of
 finalize, after ``report.json``, midway through removing ``_work/``), never at
 times, so that what is covered does not depend on the machine's speed: once
@@ -24,7 +24,9 @@ import pytest
 
 from acav1m_hf import release as layout
 from curation.config import CurationConfig
-from curation.pipeline import WORK_DIR, Unit, UnitJob, curate
+from curation.ledger import WORK_DIR
+from curation.plan import Unit
+from curation.run import UnitJob, curate
 from tests.conftest import release_files
 from tests.synthetic import make_clip, write_video_file
 

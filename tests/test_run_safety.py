@@ -29,8 +29,10 @@ import pytest
 from acav1m_hf import release as layout
 from curation.config import CurationConfig
 from curation.inputs import read_inputs
+from curation.ledger import WORK_DIR, marker_name
 from curation.lock import LOCK
-from curation.pipeline import WORK_DIR, CurationError, Unit, UnitJob, curate, marker_name, plan
+from curation.plan import Unit, plan
+from curation.run import CurationError, UnitJob, curate
 from curation.writer import OutputFull
 from tests.conftest import release_files
 from tests.synthetic import make_clip, write_video_file

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.analyse import shift_audio
 from curation.envelopes import audio_onset_envelope
-from curation.filters import shift_audio
 from curation.localization import heatmap_to_labels
 from curation.records import Clip, InputItem
 from curation.roles import Aligner, Analysis

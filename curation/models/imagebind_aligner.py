@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.localization import parabolic_offset
 from curation.models.imagebind import ImageBindEmbedder
 from curation.models.imagebind_preprocess import AUDIO_SECONDS, IMAGE_SIZE, crop_offsets, frames_to_vision
 from curation.records import Clip
@@ -256,12 +257,8 @@ class ImageBindAligner:
 def _best_offset(offsets: np.ndarray, curve: np.ndarray, limit: float) -> tuple[float, float]:
     """Argmax of the offset curve with parabolic refinement; confidence = (best - median) / 2 (normalised scale)."""
     best = int(np.argmax(curve))
-    offset = float(offsets[best])
-    if 0 < best < len(curve) - 1 and np.isfinite(curve[best - 1 : best + 2]).all():
-        left, mid, right = curve[best - 1], curve[best], curve[best + 1]
-        denom = left - 2 * mid + right
-        if denom < 0:
-            offset += float(0.5 * (left - right) / denom) * float(offsets[1] - offsets[0])
+    delta = parabolic_offset(curve, best)  # in steps of the offset grid
+    offset = float(offsets[best]) + (delta * float(offsets[1] - offsets[0]) if delta else 0.0)
     offset = float(np.clip(offset, -limit, limit))
     finite = curve[np.isfinite(curve)]
     confidence = float(np.clip((curve[best] - np.median(finite)) / 2.0, 0.0, 1.0))

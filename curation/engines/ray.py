@@ -1,26 +1,12 @@
-"""Engines schedule units; stages compute them.
+"""`RayEngine` (``--engine ray``): one Ray task per unit, model stages in GPU actors when the models are on CUDA.
 
-An engine takes the planned units and a `UnitJob` and makes sure each unit is
-processed once (`UnitJob.process` writes the unit's parts and marker), retrying
-a unit that raises up to ``max_attempts`` times before reporting it as a
-`UnitFailure`; a full output disk (`OutputFull`) is not the unit's failure
-and stops the run at once. Engines never touch samples: the same stage code
-runs under each, so the same inputs and config give byte-identical shards.
-
-* `LocalEngine` (``--engine local``, the default): units one after another in
-  this process.
-* `RayEngine` (``--engine ray``): one Ray task per unit (``num_cpus=1``), at
-  most ``workers`` in flight, so decoding, filtering and encoding run on CPU
-  workers in parallel across a cluster. When the config's device is CUDA, the
-  model stages (caption, align, re-align) run instead in GPU actors
-  (``num_gpus=gpus_per_actor``, fractional allowed) that load the profile once
-  and serve batches of clips from every CPU task; the ``cpu`` profile needs no
-  actor. It starts a local Ray when no address is given and joins a cluster
-  with ``address`` (``--ray-address``).
-
-A unit's outcome lives in the output store (its marker), not in the engine,
-so a crashed driver, a lost worker or a killed run loses at most the units in
-flight.
+One Ray task per unit (``num_cpus=1``), at most ``workers`` in flight, so
+decoding, filtering and encoding run on CPU workers in parallel across a
+cluster. When the job's device is CUDA, the model stages (caption, align,
+re-align) run instead in GPU actors (``num_gpus=gpus_per_actor``, fractional
+allowed) that load the profile once and serve batches of clips from every CPU
+task; the ``cpu`` profile needs no actor. It starts a local Ray when no
+address is given and joins a cluster with ``address`` (``--ray-address``).
 """
 
 from __future__ import annotations
@@ -30,63 +16,26 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from curation.pipeline import Analysed, Unit, UnitFailure, UnitJob, analyse_batch, load_profile, one_blas_thread
+from curation.engines.work import DEFAULT_ATTEMPTS, Job, UnitFailure, UnitOfWork, describe
 from curation.records import Clip
-from curation.writer import OutputFull
-
-DEFAULT_ATTEMPTS = 3
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-class LocalEngine:
-    """Units in order, in this process; a unit that raises is retried up to ``max_attempts`` times."""
-
-    name = "local"
-
-    def __init__(self, max_attempts: int = DEFAULT_ATTEMPTS, progress: bool = True, workers: int | None = None) -> None:
-        if workers not in (None, 1):
-            raise ValueError("the local engine runs one worker; use --engine ray --workers N for parallel workers")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        self.max_attempts, self.progress = max_attempts, progress
-
-    def run(self, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
-        from tqdm import tqdm
-
-        failures = []
-        for unit in tqdm(units, desc="units", unit="unit", disable=not self.progress):
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    job.process(unit)
-                    break
-                except OutputFull:  # the disk, not the unit: every other unit would fail the same way
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a unit's failure is retried, then reported
-                    if attempt == self.max_attempts:
-                        failures.append(UnitFailure(unit.name, attempt, _describe(exc)))
-        return failures
 
 
 class ModelActor:
     """Holds the profile's models (on a GPU) and runs the model stages on batches of clips sent by CPU tasks."""
 
-    def __init__(self, job: UnitJob) -> None:
-        self.config = job.config
-        self.profile = load_profile(job.config, job.profile_factory)
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.info = job.models_info()  # loads the models now, once per actor
 
     def profile_info(self) -> tuple[str, dict[str, str | None]]:
-        return self.profile.name, self.profile.models()
+        return self.info
 
-    def analyse(self, clips: list[Clip]) -> list[Analysed]:
-        with one_blas_thread():
-            return analyse_batch(clips, self.profile, self.config)
+    def run(self, clips: list[Clip]) -> list[Any]:
+        return self.job.run_models(clips)
 
 
 class _ProfileView:
-    """What `build_sample` records of a profile whose models live in an actor: its name and model names."""
+    """What a sample records of a profile whose models live in an actor: its name and model names."""
 
     def __init__(self, name: str, models: dict[str, str | None]) -> None:
         self.name, self._models = name, models
@@ -95,22 +44,22 @@ class _ProfileView:
         return dict(self._models)
 
 
-class ActorAnalyser:
+class ActorModels:
     """The model stages of a CPU task, sent to a `ModelActor` batch by batch."""
 
     def __init__(self, actor: Any, info: tuple[str, dict[str, str | None]]) -> None:
         self.actor = actor
         self.profile = _ProfileView(*info)
 
-    def analyse(self, clips: list[Clip]) -> list[Analysed]:
+    def run(self, clips: list[Clip]) -> list[Any]:
         import ray
 
-        return ray.get(self.actor.analyse.remote(clips))
+        return ray.get(self.actor.run.remote(clips))
 
 
-def _process_on_ray(job: UnitJob, unit: Unit, actor: Any = None, info: Any = None) -> str:
+def _process_on_ray(job: Job, unit: UnitOfWork, actor: Any = None, info: Any = None) -> str:
     """The body of a Ray task: one unit, with its model stages in ``actor`` when one is given."""
-    return job.process(unit, ActorAnalyser(actor, info) if actor is not None else None)
+    return job.process(unit, ActorModels(actor, info) if actor is not None else None)
 
 
 class RayEngine:
@@ -142,12 +91,12 @@ class RayEngine:
         self.used_actors = 0
         """How many model actors the last run started (0 when the model stages ran in the CPU tasks)."""
 
-    def run(self, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
+    def run(self, units: Sequence[UnitOfWork], job: Job) -> list[UnitFailure]:
         try:
             import ray
         except ImportError as exc:
             raise RuntimeError("--engine ray needs Ray: pip install 'acav1m[ray]'") from exc
-        if job.store.fs.protocol in ("memory", ("memory",)):
+        if not job.shareable():
             raise ValueError("a memory:// output lives in one process; Ray workers cannot write to it")
         started = False
         if not ray.is_initialized():
@@ -162,7 +111,7 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray: Any, units: Sequence[Unit], job: UnitJob) -> list[UnitFailure]:
+    def _run(self, ray: Any, units: Sequence[UnitOfWork], job: Job) -> list[UnitFailure]:
         from tqdm import tqdm
 
         resources = ray.cluster_resources()
@@ -171,8 +120,8 @@ class RayEngine:
         self.used_actors = len(actors)
         task = ray.remote(num_cpus=1, max_retries=0)(_process_on_ray)
         job_ref = ray.put(job)
-        queue: deque[tuple[Unit, int]] = deque((unit, 1) for unit in units)
-        pending: dict[Any, tuple[Unit, int]] = {}
+        queue: deque[tuple[UnitOfWork, int]] = deque((unit, 1) for unit in units)
+        pending: dict[Any, tuple[UnitOfWork, int]] = {}
         failures: list[UnitFailure] = []
         submitted = 0
         bar = tqdm(total=len(units), desc="units", unit="unit", disable=not self.progress)
@@ -189,12 +138,12 @@ class RayEngine:
                     try:
                         ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - task errors, lost workers, dead actors alike
-                        if isinstance(_cause(ray, exc), OutputFull):
+                        if isinstance(_cause(ray, exc), job.fatal):
                             raise _cause(ray, exc) from None  # a full disk stops the run, as with the local engine
                         if attempt < self.max_attempts:
                             queue.appendleft((unit, attempt + 1))
                             continue
-                        failures.append(UnitFailure(unit.name, attempt, _describe(_cause(ray, exc))))
+                        failures.append(UnitFailure(unit.name, attempt, describe(_cause(ray, exc))))
                     bar.update(1)
         finally:
             bar.close()
@@ -204,14 +153,14 @@ class RayEngine:
                 ray.kill(actor)
         return failures
 
-    def _start_actors(self, ray: Any, job: UnitJob, resources: dict[str, float]) -> tuple[list[Any], Any]:
+    def _start_actors(self, ray: Any, job: Job, resources: dict[str, float]) -> tuple[list[Any], Any]:
         """GPU actors for the model stages, when the config puts the models on CUDA; none otherwise."""
-        if not str(job.config.device).startswith("cuda"):
+        if not str(job.device).startswith("cuda"):
             return [], None
         gpus = resources.get("GPU", 0)
         if gpus < self.gpus_per_actor:
             raise RuntimeError(
-                f"config device is {job.config.device} but the Ray cluster has {gpus:g} GPU(s) "
+                f"config device is {job.device} but the Ray cluster has {gpus:g} GPU(s) "
                 f"(each model actor needs {self.gpus_per_actor:g}); use --device cpu or join a cluster with GPUs"
             )
         count = self.gpu_actors or max(1, int(gpus // self.gpus_per_actor))
@@ -230,14 +179,3 @@ def _cause(ray: Any, exc: Exception) -> BaseException:
     if isinstance(exc, ray.exceptions.RayTaskError) and getattr(exc, "cause", None) is not None:
         return exc.cause
     return exc
-
-
-def make_engine(name: str, address: str | None = None, workers: int | None = None) -> LocalEngine | RayEngine:
-    """The engine named on the command line."""
-    if name == "local":
-        if address:
-            raise ValueError("--ray-address needs --engine ray")
-        return LocalEngine(workers=workers)
-    if name == "ray":
-        return RayEngine(address=address, workers=workers)
-    raise ValueError(f"unknown engine {name!r} (known: local, ray)")

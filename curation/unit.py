@@ -1,0 +1,148 @@
+"""One unit of work: its inputs → clips → samples in shard parts, and the `UnitRecord` of what became of each.
+
+For each input, clips are decoded (`curation.decode`) in batches; a silent
+clip is rejected before any model runs (`curation.filters.is_silent`); the
+others go through the model stages (`curation.analyse`), are built into
+samples (`curation.sample`) and, unless a filter rejects them, written into
+the unit's parts at the names ``part_path`` gives. Every input and every clip
+ends with an outcome; nothing is dropped silently.
+
+Where the parts and the record are kept is the caller's business
+(`curation.ledger`): this module writes through the names it is given, and
+returns the record without writing it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from acav1m_hf.schema import flatten
+from curation.analyse import ModelStages, one_blas_thread
+from curation.config import CurationConfig
+from curation.crash import crash_point
+from curation.decode import decode_clips
+from curation.deduplicate import sample_vector
+from curation.filters import is_silent, keeps
+from curation.inputs import input_line
+from curation.plan import Unit
+from curation.records import Clip, ClipOutcome, FilterVerdicts, InputLine, PartRecord, Rejected, UnitRecord
+from curation.sample import build_sample
+from curation.writer import ShardWriter, Store
+
+
+def process_unit(
+    unit: Unit, config: CurationConfig, store: Store, part_path: Callable[[int], str], models: ModelStages
+) -> UnitRecord:
+    """Curate one unit into the parts ``part_path(0)``, ``part_path(1)``... of ``store``; return its record.
+
+    Deterministic: the same unit and config give the same parts, byte for
+    byte, whichever process or machine runs it (one BLAS thread, see
+    `curation.analyse.one_blas_thread`).
+    """
+    with one_blas_thread():
+        return _process_unit(unit, config, store, part_path, models)
+
+
+def _process_unit(
+    unit: Unit, config: CurationConfig, store: Store, part_path: Callable[[int], str], models: ModelStages
+) -> UnitRecord:
+    writer = ShardWriter(store, part_path, config.shard_max_samples, config.shard_max_bytes)
+    rows: list[dict[str, Any]] = []
+    inputs: list[InputLine] = []
+    clip_outcomes: Counter[str] = Counter()
+    verdicts: list[FilterVerdicts] = []
+    vectors: dict[str, str] = {}
+    written: set[str] = set()
+    retryable_clips = 0
+    try:
+        for item in unit.items:
+            kept, reasons, model_failures = 0, Counter[str](), 0
+            try:
+                for batch in _batches(decode_clips(item, config), config.batch_size):
+                    for outcome in _judge_batch(batch, models, config):
+                        if outcome.verdicts is not None:
+                            verdicts.append(outcome.verdicts)
+                            model_failures += outcome.failure is not None
+                        sample = outcome.sample
+                        if sample is None:
+                            reasons[outcome.rejected] += 1
+                            continue
+                        if sample.key in written:  # two inputs cut the same clip: keep the first
+                            reasons["duplicate_key"] += 1
+                            continue
+                        written.add(sample.key)
+                        part = writer.write(sample)
+                        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
+                        rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+                        vector = sample_vector(sample)
+                        if vector is not None:
+                            vectors[sample.key] = vector
+                        kept += 1
+            except Rejected as rejected:
+                transient = rejected.retryable
+                if kept:  # the file broke after some clips: those are written and stay; the line says both
+                    detail = f"stopped early, {rejected.reason}: {rejected.detail}"
+                    inputs.append(input_line(item, "kept", None, detail, kept, reasons, transient))
+                else:
+                    inputs.append(
+                        input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, transient)
+                    )
+            else:
+                reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
+                inputs.append(
+                    input_line(item, "kept" if kept else "rejected", reason, "", kept, reasons, model_failures > 0)
+                )
+            clip_outcomes.update(reasons)
+            clip_outcomes["kept"] += kept
+            retryable_clips += model_failures
+        stats = writer.close()
+    except BaseException as error:
+        writer.abort(error)
+        raise
+    return UnitRecord(
+        unit=unit.name,
+        parts=[PartRecord(s.path.rsplit("/", 1)[-1], s.samples, s.bytes, s.sha256) for s in stats],
+        rows=rows,
+        inputs=inputs,
+        clips=dict(clip_outcomes),
+        filters=verdicts,
+        retryable={"inputs": sum(1 for line in inputs if line.retryable), "clips": retryable_clips},
+        vectors=vectors,
+    )
+
+
+def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
+    batch: list[Clip] = []
+    for clip in clips:
+        batch.append(clip)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _judge_batch(clips: list[Clip], models: ModelStages, config: CurationConfig) -> Iterator[ClipOutcome]:
+    """Each clip's outcome, in order of the audible clips after the silent ones (as they were always counted)."""
+    audible = []
+    for clip in clips:
+        if is_silent(clip, config):
+            yield ClipOutcome(None, rejected="silent_audio")
+        else:
+            audible.append(clip)
+    if not audible:
+        return
+    for result in models.run(audible):
+        sample = build_sample(result.decision, result.caption, models.profile, config)
+        alignment = sample.metadata["alignment"]
+        verdicts = FilterVerdicts(
+            **{name: alignment[name]["passed"] for name in ("language", "instance", "temporal")},
+            flags=alignment["flags"],
+            realigned=result.decision.realigned,
+        )
+        if keeps(alignment["passed"], config):
+            yield ClipOutcome(sample, verdicts=verdicts, failure=result.failure)
+        else:
+            yield ClipOutcome(None, "failed_" + "+".join(alignment["flags"]), verdicts, result.failure)
