@@ -39,6 +39,7 @@ from fsspec.implementations.local import make_path_posix
 
 from curation.fetch import open_input
 from curation.records import InputItem, InputLine
+from curation.redact import redact_text
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", ".ogv", ".avi", ".m4v", ".mpeg", ".mpg", ".flv", ".ts"})
 """Suffixes a folder's file is curated by without a probe; files with other names are probed."""
@@ -217,16 +218,16 @@ def input_line(
     reasons: dict[str, int],
     retryable: bool = False,
 ) -> InputLine:
-    """One line of ``inputs.jsonl``, its paths as the user wrote them (see `as_written`)."""
+    """One line of ``inputs.jsonl``, its paths as the user wrote them (see `as_written`), URL credentials masked."""
     shown = item.given or item.path
     return InputLine(
-        input=shown,
+        input=item.recorded,
         video_id=item.video_id,
         start=item.start,
         end=item.end,
         outcome=outcome,
         reason=reason,
-        detail=as_written(detail, item.path, shown) or None,
+        detail=redact_text(as_written(detail, item.path, shown)) or None,
         clips=kept,
         clips_rejected=dict(sorted(reasons.items())),
         retryable=retryable,

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from curation.redact import redact_url
+
 
 @dataclass(frozen=True)
 class InputItem:
@@ -30,6 +32,11 @@ class InputItem:
     given: str | None = None
     """The path as the user or the manifest wrote it, recorded in ``source.path`` (never a machine's absolute path
     that the user did not write). None means ``path``."""
+
+    @property
+    def recorded(self) -> str:
+        """The input as a release records it (``source.path``, ``inputs.jsonl``): as written, URL credentials masked."""
+        return redact_url(self.given or self.path)
 
 
 @dataclass

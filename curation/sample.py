@@ -66,7 +66,7 @@ def sample_metadata(
         "split": split_of(item.video_id, config.split_fractions),
         "source": {
             "video_id": item.video_id,
-            "path": item.given or item.path,
+            "path": item.recorded,
             "start": clip.start,
             "end": clip.end,
             "license": item.license,

@@ -44,6 +44,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from acav1m_hf.release import sha256_of
 from curation.records import Sample
+from curation.redact import redact_url
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,9 @@ class Store:
         return Path(self.path(rel)) if self.local else None
 
     def display(self, rel: str = "") -> str:
-        """How ``rel`` is named in messages: the URL the user gave, plus ``rel``."""
-        return f"{self.url.rstrip('/')}/{rel}" if rel else self.url
+        """How ``rel`` is named in messages: the URL the user gave (credentials masked), plus ``rel``."""
+        url = redact_url(self.url)
+        return f"{url.rstrip('/')}/{rel}" if rel else url
 
     # ----------------------------------------------------------------- reading
     def exists(self, rel: str) -> bool:

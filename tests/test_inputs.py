@@ -335,6 +335,23 @@ def test_url_inputs_are_fetched_once_retried_on_server_errors_and_a_404_is_not_f
     assert report["retryable"] == {"inputs": 0, "clips": 0}
 
 
+def test_credentials_in_an_input_url_are_never_written(tmp_path: Path, server: _Server) -> None:
+    secret = "input-SECRET-0123456789"
+    host = server.url.removeprefix("http://")
+    urls = [f"http://reader:{secret}@{host}/ok.mp4", f"http://reader:{secret}@{host}/gone.mp4"]
+    server.always["/gone.mp4"] = 404
+    root = tmp_path / "out"
+    curate(urls, root, FAST, log=quiet)
+
+    lines = _by_name(root)
+    assert lines["ok.mp4"]["outcome"] == "kept" and lines["gone.mp4"]["reason"] == "not_found"
+    assert lines["ok.mp4"]["input"] == f"http://***@{host}/ok.mp4"
+    written = [path for path in root.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".tar" for path in written)
+    leaking = [str(path.relative_to(root)) for path in written if secret.encode() in path.read_bytes()]
+    assert not leaking, f"the input URL's password is in {leaking}"
+
+
 # --------------------------------------------------------------------------- manifests
 
 
