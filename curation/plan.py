@@ -62,7 +62,11 @@ def plan(items: list[InputItem], config: CurationConfig) -> list[Unit]:
 
 
 def fingerprint(units: list[Unit], problems: list[InputProblem], config: CurationConfig) -> str:
-    """Hash of everything that decides the output: a resumed run must have the same one."""
+    """Hash of everything that decides the output: a resumed run must have the same one.
+
+    Inputs count as the user wrote them (`InputItem.recorded`), not as resolved on this machine, so that the same
+    command gives the same ``report.json`` from any checkout or working directory.
+    """
     digest = hashlib.sha256()
     head = {
         "config": config.to_dict(),
@@ -73,7 +77,12 @@ def fingerprint(units: list[Unit], problems: list[InputProblem], config: Curatio
     digest.update(strict_json.dumps(head, sort_keys=True, default=str).encode())
     for unit in units:  # streamed: no second copy of the whole plan as one JSON string
         digest.update(
-            strict_json.dumps([unit.name, [asdict(i) for i in unit.items]], sort_keys=True, default=str).encode()
+            strict_json.dumps([unit.name, [_as_planned(i) for i in unit.items]], sort_keys=True, default=str).encode()
         )
     digest.update(strict_json.dumps([asdict(p) for p in problems], sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def _as_planned(item: InputItem) -> dict[str, object]:
+    """``item`` for the fingerprint: its fields, the path as recorded rather than as resolved here."""
+    return {**asdict(item), "path": item.recorded, "given": None}
