@@ -456,3 +456,22 @@ def test_a_run_of_inputs_that_all_fail_names_their_reasons(tmp_path: Path) -> No
     (tmp_path / "in" / "a.txt").write_text("text")
     with pytest.raises(CurationError, match="skipped_not_media"):
         curate([str(tmp_path / "in")], tmp_path / "out", FAST, log=quiet)
+
+
+def test_the_same_command_in_another_folder_gives_the_same_release(tmp_path: Path, monkeypatch) -> None:
+    """Inputs count as written (a manifest row by its row, not by where the manifest lies), so the same command in
+    another folder, as on another machine, gives the same bytes, report.json included."""
+    releases = []
+    for place in ("first", "second/deeper"):
+        here = tmp_path / place
+        (here / "videos").mkdir(parents=True)
+        write_video_file(here / "videos" / "a.mp4", make_clip(seconds=4.0, seed=41))
+        (here / "list.csv").write_text("path,video_id\nvideos/a.mp4,clip_a\n", encoding="utf-8")
+        monkeypatch.chdir(here)
+        curate(["videos", str(here / "list.csv")], Path("out"), FAST, log=quiet)  # a manifest named by its full path
+        files = [p for p in (here / "out").rglob("*") if p.is_file()]
+        releases.append({p.relative_to(here / "out").as_posix(): p.read_bytes() for p in files})
+    first, second = releases
+    assert "report.json" in first and any(name.endswith(".tar") for name in first)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
