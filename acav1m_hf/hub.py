@@ -22,7 +22,16 @@ from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, R
 
 REPO_TYPE = "dataset"
 
-RELEASE_PATTERNS: tuple[str, ...] = (CARD, CROISSANT, REPORT, INPUTS, f"{DATA_DIR}/*.tar", f"{METADATA_DIR}/*.parquet")
+RELEASE_PATTERNS: tuple[str, ...] = (
+    CARD,
+    CROISSANT,
+    REPORT,
+    INPUTS,
+    "CHANGELOG.md",
+    "removals.jsonl",
+    f"{DATA_DIR}/*.tar",
+    f"{METADATA_DIR}/*.parquet",
+)
 """What a push uploads and a download fetches: the release layout, nothing else.
 
 In particular no ``*.py``: ``datasets`` >= 4 refuses a repository named ``X``
