@@ -82,6 +82,14 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subset(args: argparse.Namespace) -> int:
+    from acav1m_hf.maintain.subset import write_subset
+
+    facts = write_subset(Path(args.release), Path(args.output), args.where)
+    print(f"{args.output}: {facts.clips} clip(s) in {len(facts.shards)} shard(s)")
+    return 0
+
+
 def add_release_commands(commands: Any) -> None:
     """Add the commands that read or publish a finished release to ``commands`` (an ``add_subparsers`` result)."""
     for name, run, text in (
@@ -120,6 +128,12 @@ def add_release_commands(commands: Any) -> None:
     p.add_argument("--reason", default="removal requested", help="recorded in CHANGELOG.md and removals.jsonl")
     p.add_argument("--date", help="the date recorded (YYYY-MM-DD; default: today, UTC)")
     p.set_defaults(run=_remove)
+
+    p = commands.add_parser("subset", help="write a new release of the clips whose index row matches --where")
+    p.add_argument("release")
+    p.add_argument("-o", "--output", required=True, help="the new release folder (must not exist)")
+    p.add_argument("--where", required=True, help='SQL over the index columns, e.g. "\\"clip.duration\\" > 2"')
+    p.set_defaults(run=_subset)
 
     p = commands.add_parser("download", help="download a release from a Hub dataset repository")
     p.add_argument("repo_id")
