@@ -90,6 +90,13 @@ def _subset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from acav1m_hf.maintain.diff import diff_releases
+
+    print("\n".join(diff_releases(Path(args.old), Path(args.new)).lines()))
+    return 0
+
+
 def add_release_commands(commands: Any) -> None:
     """Add the commands that read or publish a finished release to ``commands`` (an ``add_subparsers`` result)."""
     for name, run, text in (
@@ -134,6 +141,11 @@ def add_release_commands(commands: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="the new release folder (must not exist)")
     p.add_argument("--where", required=True, help='SQL over the index columns, e.g. "\\"clip.duration\\" > 2"')
     p.set_defaults(run=_subset)
+
+    p = commands.add_parser("diff", help="the clips added, removed and changed from release OLD to NEW")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.set_defaults(run=_diff)
 
     p = commands.add_parser("download", help="download a release from a Hub dataset repository")
     p.add_argument("repo_id")
