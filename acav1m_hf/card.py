@@ -98,6 +98,7 @@ def metadata(facts: ReleaseFacts) -> dict[str, Any]:
     return {
         "license": datasheet.LICENSE_ID,
         "pretty_name": datasheet.NAME,
+        "version": facts.curation.release_version,
         "task_categories": list(TASK_CATEGORIES),
         "tags": list(TAGS),
         "size_categories": [size_category(facts.clips)],

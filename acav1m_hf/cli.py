@@ -65,6 +65,38 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remove(args: argparse.Namespace) -> int:
+    from acav1m_hf.maintain.remove import read_ids_file, remove_videos
+
+    ids = list(args.video_id or []) + (read_ids_file(args.ids_file) if args.ids_file else [])
+    result = remove_videos(Path(args.release), ids, args.reason, date=args.date)
+    if result.recovered:
+        print(f"{args.release}: an interrupted edit was {result.recovered}")
+    if result.version is None:
+        print(f"{args.release}: {', '.join(sorted(set(ids)))} already removed; nothing to do")
+    else:
+        print(
+            f"{args.release}: version {result.version}: removed {result.clips} clip(s); shards rewritten: "
+            f"{', '.join(result.rewritten) or 'none'}; deleted: {', '.join(result.deleted) or 'none'}"
+        )
+    return 0
+
+
+def _subset(args: argparse.Namespace) -> int:
+    from acav1m_hf.maintain.subset import write_subset
+
+    facts = write_subset(Path(args.release), Path(args.output), args.where)
+    print(f"{args.output}: {facts.clips} clip(s) in {len(facts.shards)} shard(s)")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from acav1m_hf.maintain.diff import diff_releases
+
+    print("\n".join(diff_releases(Path(args.old), Path(args.new)).lines()))
+    return 0
+
+
 def add_release_commands(commands: Any) -> None:
     """Add the commands that read or publish a finished release to ``commands`` (an ``add_subparsers`` result)."""
     for name, run, text in (
@@ -94,6 +126,26 @@ def add_release_commands(commands: Any) -> None:
     p.add_argument("repo_id")
     p.add_argument("--private", action="store_true")
     p.set_defaults(run=_push)
+
+    p = commands.add_parser("remove", help="remove every clip of some videos (a takedown) as a new minor version")
+    p.add_argument("release")
+    ids = p.add_mutually_exclusive_group(required=True)
+    ids.add_argument("--video-id", nargs="+", help="source.video_id of the videos to remove")
+    ids.add_argument("--ids-file", help="a file of video ids, one per line")
+    p.add_argument("--reason", default="removal requested", help="recorded in CHANGELOG.md and removals.jsonl")
+    p.add_argument("--date", help="the date recorded (YYYY-MM-DD; default: today, UTC)")
+    p.set_defaults(run=_remove)
+
+    p = commands.add_parser("subset", help="write a new release of the clips whose index row matches --where")
+    p.add_argument("release")
+    p.add_argument("-o", "--output", required=True, help="the new release folder (must not exist)")
+    p.add_argument("--where", required=True, help='SQL over the index columns, e.g. "\\"clip.duration\\" > 2"')
+    p.set_defaults(run=_subset)
+
+    p = commands.add_parser("diff", help="the clips added, removed and changed from release OLD to NEW")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.set_defaults(run=_diff)
 
     p = commands.add_parser("download", help="download a release from a Hub dataset repository")
     p.add_argument("repo_id")

@@ -45,7 +45,7 @@ from typing import Any
 from acav1m_hf import datasheet, strict_json
 from acav1m_hf.facts import FileFacts, ReleaseFacts
 from acav1m_hf.release import CROISSANT, METADATA_DIR, write_atomic
-from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, SCHEMA_VERSION, Field, Member, index_columns
+from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBERS, Field, Member, index_columns
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 
@@ -224,8 +224,9 @@ def render(facts: ReleaseFacts) -> dict[str, Any]:
     """The Croissant JSON-LD of the release that ``facts`` describe (read with checksums), as a dict.
 
     Deterministic: no clock and no absolute path goes in, so the same release
-    gives a byte-identical ``croissant.json``. ``version`` is the acav1m version
-    in the index when every clip has the same, else the schema version;
+    gives a byte-identical ``croissant.json``. ``version`` is the release's version
+    (``report.json``'s ``release_version``, 1.0.0 as curation first writes it),
+    ``dateModified`` the date of its last change when it has one;
     ``datePublished`` is the report's ``date_published`` when it has one, else
     the dataset's 2024 release year from the datasheet.
     """
@@ -285,8 +286,9 @@ def render(facts: ReleaseFacts) -> dict[str, Any]:
         "license": datasheet.LICENSE_URL,
         "url": datasheet.WEBSITE,
         "citeAs": datasheet.CITATION,
-        "version": facts.version or SCHEMA_VERSION,
+        "version": facts.curation.release_version,
         "datePublished": facts.curation.date_published or datasheet.DATE_PUBLISHED,
+        **({"dateModified": facts.curation.date_modified} if facts.curation.date_modified else {}),
         "keywords": ["audio-visual", "video", "audio", "captions", "webdataset", "ACAV-1M"],
         **rai,
         "distribution": distribution,

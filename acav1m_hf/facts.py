@@ -10,7 +10,8 @@ A release has two sources of facts, and each fact comes from exactly one of them
   never read.
 * **The report** (``report.json``) is the only record of what curation did, which the files cannot tell: inputs
   and clips kept and rejected, rejection reasons, filter pass rates and thresholds, re-aligned and analysed clips,
-  profile, configuration and publication date (`CurationFacts`).
+  profile, configuration and publication date (`CurationFacts`), and of the release's version and the date of
+  its last change (``release_version``, ``date_modified``: written by `acav1m_hf.maintain`).
 
 `ReleaseFacts.read` builds the record from a folder; `ReleaseFacts.build` from parts a caller already holds
 (curation's finalize step passes its report, the size and sha256 of the shards it moved, and its indexes' bytes,
@@ -39,6 +40,10 @@ SCORES = (
     "alignment.sync.confidence",
 )
 """Index columns in [0, 1] whose distribution `ScoreFacts` keeps."""
+
+FIRST_VERSION = "1.0.0"
+"""The version of a release as curation first writes it; ``report.json``'s ``release_version`` holds a later one
+(`acav1m_hf.maintain.versions`: a removal or an extension bumps the minor number)."""
 
 HISTOGRAM_BINS = 10
 """Equal bins over [0, 1] of each score histogram."""
@@ -206,6 +211,8 @@ class CurationFacts:
     profile_settings: dict[str, Any] = field(default_factory=dict)
     acav1m_version: str | None = None
     date_published: str | None = None
+    release_version: str = FIRST_VERSION
+    date_modified: str | None = None
 
     @classmethod
     def from_report(cls, report: Any) -> CurationFacts:
@@ -217,6 +224,7 @@ class CurationFacts:
             k: dict(sorted(v.items())) for k, v in _ordered(_dict(report.get("reasons"))).items() if isinstance(v, dict)
         }
         version, date = report.get("acav1m_version"), report.get("date_published")
+        release_version, modified = report.get("release_version"), report.get("date_modified")
         return cls(
             counts=counts,
             reasons=reasons,
@@ -228,6 +236,8 @@ class CurationFacts:
             profile_settings=_dict(report.get("profile_settings")),
             acav1m_version=version if isinstance(version, str) and version else None,
             date_published=date if isinstance(date, str) and date else None,
+            release_version=release_version if isinstance(release_version, str) else FIRST_VERSION,
+            date_modified=modified if isinstance(modified, str) and modified else None,
         )
 
     @property

@@ -18,11 +18,24 @@ import os
 from pathlib import Path
 from typing import Any
 
+from acav1m_hf.facts import ReleaseFacts
+from acav1m_hf.maintain.remove import REMOVALS
+from acav1m_hf.maintain.versions import CHANGELOG
+from acav1m_hf.maintain.versions import entry as changelog_entry
 from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, list_shards, shard_split
 
 REPO_TYPE = "dataset"
 
-RELEASE_PATTERNS: tuple[str, ...] = (CARD, CROISSANT, REPORT, INPUTS, f"{DATA_DIR}/*.tar", f"{METADATA_DIR}/*.parquet")
+RELEASE_PATTERNS: tuple[str, ...] = (
+    CARD,
+    CROISSANT,
+    REPORT,
+    INPUTS,
+    CHANGELOG,
+    REMOVALS,
+    f"{DATA_DIR}/*.tar",
+    f"{METADATA_DIR}/*.parquet",
+)
 """What a push uploads and a download fetches: the release layout, nothing else.
 
 In particular no ``*.py``: ``datasets`` >= 4 refuses a repository named ``X``
@@ -48,6 +61,7 @@ def push_release(
     revision: str | None = None,
     commit_message: str | None = None,
     validate: bool = True,
+    tag: bool = True,
     api: Any = None,
 ) -> str:
     """Upload a release folder to the dataset repository ``repo_id`` (created if missing) in one commit.
@@ -56,6 +70,11 @@ def push_release(
     push a release that fails it, so a broken shard never reaches users.
     ``private`` applies when the repository is created; an existing
     repository keeps its visibility. Returns the commit URL.
+
+    One push is one version (`acav1m_hf.maintain.versions`): the commit's message is that version's
+    ``CHANGELOG.md`` entry (or says it is the first release), and with ``tag`` the commit is tagged
+    ``v{version}`` (``create_tag``), so ``load_dataset(repo_id, revision="v1.1.0")`` reads that version. A
+    version whose tag is already on the Hub is refused before anything is uploaded.
     ``api`` is an ``HfApi``-like object (default: ``HfApi(token=token)``).
     """
     root = Path(root)
@@ -71,11 +90,26 @@ def push_release(
             shown = "\n  ".join(errors[:20])
             more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise ValueError(f"{root} fails validation; not pushing:\n  {shown}{more}")
+    version = ReleaseFacts.read(root, checksums=False).curation.release_version
+    tag_name = f"v{version}"
+    changelog = root / CHANGELOG
+    entry = changelog_entry(changelog.read_text(encoding="utf-8") if changelog.exists() else None, version)
+    shards = sum(len(s) for s in list_shards(root).values())
+    message = commit_message or (
+        f"ACAV-1M release {version}: {entry}" if entry else f"ACAV-1M release {version} ({shards} shards)"
+    )
     if api is None:
         from huggingface_hub import HfApi
 
         api = HfApi(token=token)
     api.create_repo(repo_id, token=token, private=private, repo_type=REPO_TYPE, exist_ok=True)
+    if tag:
+        tags = {ref.name for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE, token=token).tags}
+        if tag_name in tags:
+            raise ValueError(
+                f"{repo_id}: version {version} ({tag_name}) is already on the Hub; a change to the release "
+                "(acav1m remove, acav1m extend) makes a new version to push"
+            )
     commit = api.upload_folder(
         repo_id=repo_id,
         folder_path=str(root),
@@ -84,9 +118,12 @@ def push_release(
         revision=revision,
         allow_patterns=list(RELEASE_PATTERNS),
         delete_patterns=list(STALE_PATTERNS),
-        commit_message=commit_message
-        or f"Upload ACAV-1M release ({sum(len(s) for s in list_shards(root).values())} shards)",
+        commit_message=message,
     )
+    if tag:
+        api.create_tag(
+            repo_id, tag=tag_name, tag_message=message, revision=commit.oid, token=token, repo_type=REPO_TYPE
+        )
     return str(getattr(commit, "commit_url", commit))
 
 

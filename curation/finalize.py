@@ -194,6 +194,7 @@ def _report(
         },
         "splits": splits,
         "pass_rates": pass_rates,
+        "filter_counts": {n: {"judged": totals.judged[n], "passed": totals.passed[n]} for n in pass_rates},
         "realigned": totals.realigned,
         "analysed_clips": totals.analysed,
         "retryable": {"inputs": totals.retryable["inputs"], "clips": totals.retryable["clips"]},

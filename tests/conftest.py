@@ -18,7 +18,7 @@ from unittest.mock import create_autospec
 
 import huggingface_hub
 import pytest
-from huggingface_hub import CommitInfo
+from huggingface_hub import CommitInfo, GitRefs
 
 from curation.config import CurationConfig
 from curation.run import curate
@@ -77,7 +77,7 @@ COMMIT = CommitInfo(
     commit_description="",
     oid="a" * 40,
 )
-"""What the mocked ``upload_folder`` returns."""
+"""What the mocked ``upload_folder`` returns (the mocked ``list_repo_refs`` returns a repository without tags)."""
 
 
 @pytest.fixture
@@ -90,6 +90,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """
     api_class = create_autospec(huggingface_hub.HfApi)
     api_class.return_value.upload_folder.return_value = COMMIT
+    api_class.return_value.list_repo_refs.return_value = GitRefs(branches=[], converts=[], tags=[])
     snapshot = create_autospec(huggingface_hub.snapshot_download)
     monkeypatch.setattr(huggingface_hub, "HfApi", api_class)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)

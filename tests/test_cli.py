@@ -128,8 +128,10 @@ def test_push(release: Path, capsys, hub: SimpleNamespace) -> None:
     assert code == 0 and stdout == f"{COMMIT.commit_url}\n"
     hub.api_class.assert_called_once_with(token=None)
     shards = sum(len(s) for s in layout.list_shards(release).values())
+    message = f"ACAV-1M release 1.0.0 ({shards} shards)"
     assert hub.api.method_calls == [
         call.create_repo(REPO_ID, token=None, private=True, repo_type="dataset", exist_ok=True),
+        call.list_repo_refs(REPO_ID, repo_type="dataset", token=None),
         call.upload_folder(
             repo_id=REPO_ID,
             folder_path=str(release),
@@ -138,7 +140,10 @@ def test_push(release: Path, capsys, hub: SimpleNamespace) -> None:
             revision=None,
             allow_patterns=list(RELEASE_PATTERNS),
             delete_patterns=list(STALE_PATTERNS),
-            commit_message=f"Upload ACAV-1M release ({shards} shards)",
+            commit_message=message,
+        ),
+        call.create_tag(
+            REPO_ID, tag="v1.0.0", tag_message=message, revision=COMMIT.oid, token=None, repo_type="dataset"
         ),
     ]
     assert release_files(release) == before

@@ -40,7 +40,7 @@ def expected_upload(root: Path, token: str | None) -> dict:
         "revision": None,
         "allow_patterns": list(RELEASE_PATTERNS),
         "delete_patterns": list(STALE_PATTERNS),
-        "commit_message": f"Upload ACAV-1M release ({shards} shards)",
+        "commit_message": f"ACAV-1M release 1.0.0 ({shards} shards)",
     }
 
 
@@ -50,7 +50,16 @@ def test_push_sends_one_create_repo_and_one_upload_folder(release_copy: Path, hu
     hub.api_class.assert_called_once_with(token="hf_fake")
     assert hub.api.method_calls == [
         call.create_repo(REPO_ID, token="hf_fake", private=True, repo_type="dataset", exist_ok=True),
+        call.list_repo_refs(REPO_ID, repo_type="dataset", token="hf_fake"),
         call.upload_folder(**expected_upload(release_copy, "hf_fake")),
+        call.create_tag(
+            REPO_ID,
+            tag="v1.0.0",
+            tag_message=expected_upload(release_copy, "hf_fake")["commit_message"],
+            revision=COMMIT.oid,
+            token="hf_fake",
+            repo_type="dataset",
+        ),
     ]
     hub.snapshot.assert_not_called()
 
