@@ -47,7 +47,7 @@ REF_VENV ?= .venv-ref
 $(REF_VENV)/.installed: constraints.txt
 	$(PYTHON) -m venv $(REF_VENV)
 	$(REF_VENV)/bin/python -m pip install -q --upgrade pip
-	$(REF_VENV)/bin/python -m pip install -q -c constraints.txt torch torchvision==0.28.0 numpy pillow av transformers einops ftfy regex "setuptools<81"
+	$(REF_VENV)/bin/python -m pip install -q -c constraints.txt torch torchvision==0.28.0 numpy pillow av transformers einops ftfy regex iopath "setuptools<81"
 	$(REF_VENV)/bin/python -m pip install -q -c constraints.txt --no-deps imagebind-unofficial==0.1.1 torchaudio==2.11.0 pytorchvideo==0.1.5
 	touch $@
 
