@@ -65,7 +65,7 @@ def load_references() -> types.SimpleNamespace:
     sys.modules["torchvision.transforms.functional_tensor"] = importlib.import_module(
         "torchvision.transforms._functional_tensor"
     )  # pytorchvideo 0.1.5 imports the module by its old name
-    bare_package("pytorchvideo.data")  # its __init__ imports every dataset (iopath, fvcore); data.py needs none
+    bare_package("pytorchvideo.data")  # its __init__ imports every dataset (fvcore, ...); data.py needs none of them
     from pytorchvideo import transforms as pv_transforms
     from torchvision import transforms
     from transformers import VideoLlavaVideoProcessor
