@@ -39,9 +39,21 @@ $(DS3_VENV)/.installed:
 	$(DS3_VENV)/bin/python -m pip install -q "datasets>=3.0,<4" soundfile pillow librosa
 	touch $@
 
+# A third virtualenv with the reference implementations of the paper profile's inputs (tests/test_models_parity.py):
+# PyPI's torchvision 0.28 (built for torch 2.13; it would replace nothing here, but transformers' image and video
+# processors change behaviour where torchvision is installed, so it stays out of .venv), torchaudio 2.11 and
+# pytorchvideo 0.1.5 (their pure-Python parts: tests/upstream_reference.py), imagebind-unofficial, transformers.
+REF_VENV ?= .venv-ref
+$(REF_VENV)/.installed: constraints.txt
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(REF_VENV)/bin/python -m pip install -q -c constraints.txt torch torchvision==0.28.0 numpy pillow av transformers einops ftfy regex iopath "setuptools<81"
+	$(REF_VENV)/bin/python -m pip install -q -c constraints.txt --no-deps imagebind-unofficial==0.1.1 torchaudio==2.11.0 pytorchvideo==0.1.5
+	touch $@
+
 setup: system-deps $(VENV)/.installed
 
-setup-test: setup $(VENV)/.installed-test $(DS3_VENV)/.installed
+setup-test: setup $(VENV)/.installed-test $(DS3_VENV)/.installed $(REF_VENV)/.installed
 
 demo: setup
 	$(VENV)/bin/acav1m demo

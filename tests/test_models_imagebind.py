@@ -71,8 +71,10 @@ def test_kaldi_fbank_matches_torchaudio_reference() -> None:
 
 
 def test_vision_preprocessing_crops_cover_the_frame() -> None:
-    (h, w), offsets = crop_offsets(96, 128)
-    assert (h, w) == (224, 299) and offsets == [0, 38, 75]
+    (h, w), offsets = crop_offsets(96, 128)  # upstream truncates 298.67 and centres at ceil(74 / 2)
+    assert (h, w) == (224, 298) and offsets == [0, 37, 74]
+    assert crop_offsets(240, 344) == ((224, 321), [0, 49, 97])  # ceil(48.5) = 49, where round() gives 48
+    assert crop_offsets(344, 240, crops=1) == ((321, 224), [49])
     (h, w), offsets = crop_offsets(300, 200)
     assert (h, w) == (336, 224) and offsets == [0, 56, 112]
     frames = np.full((2, 2, 96, 128, 3), 255, np.uint8)
@@ -168,9 +170,11 @@ class TimeOracle:
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.normalize(x.float(), dim=-1)
 
-    def audio(self, segments: torch.Tensor) -> torch.Tensor:
-        middle = segments[:, segments.shape[1] // 2 - 400 : segments.shape[1] // 2 + 400]
-        return self._circle(middle.mean(dim=1) * 100)  # the ramp stores time / 100
+    def audio(self, segments: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The time at the middle of the audio each row holds (the ramp stores time / 100)."""
+        middle = (lengths // 2).clamp(min=400, max=segments.shape[1] - 400)
+        rows = [segments[i, m - 400 : m + 400].mean() for i, m in enumerate(middle.tolist())]
+        return self._circle(torch.stack(rows) * 100)
 
     def vision(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         value = pixels[:, 0, :, 0, 0] * 0.26862954 + 0.48145466  # undo the CLIP normalisation

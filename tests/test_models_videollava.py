@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import needs
+from tests.conftest import SAMPLE_DATA, SPEECH_CLIP, needs
 
 needs("torch", "transformers")
 import torch  # noqa: E402
 
+from curation.config import CurationConfig  # noqa: E402
+from curation.decode import decode_clips  # noqa: E402
 from curation.models.videollava import (  # noqa: E402
     DEFAULT_PROMPT,
     PROMPT_TEMPLATE,
@@ -26,6 +28,7 @@ from curation.models.videollava import (  # noqa: E402
     sample_frame_indices,
     save_random_videollava,
 )
+from curation.records import InputItem  # noqa: E402
 from tests.synthetic import make_clip  # noqa: E402
 
 
@@ -37,6 +40,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clips() -> list:
     return [make_clip(seconds=s, seed=i) for i, s in enumerate((2.0, 1.0, 3.0))]
+
+
+@pytest.fixture(scope="module")
+def real_clips() -> list:
+    """Real footage as the pipeline decodes it: 4:3 320x240, 560x320 and 640x360 sources, scaled to 384 px at most."""
+    paths = (SAMPLE_DATA / "imageio_realshort.mp4", SAMPLE_DATA / "techslides_small.mp4", SPEECH_CLIP)
+    return [next(decode_clips(InputItem(str(p), p.stem), CurationConfig(clip_seconds=4.0))) for p in paths]
 
 
 def test_frame_sampling_is_uniform() -> None:
@@ -67,17 +77,19 @@ def test_bf16(folder: Path, clips: list) -> None:
     assert len(captioner.describe(clips[:1])) == 1
 
 
-def test_matches_the_transformers_preprocessing_and_video_token_rule(clips: list) -> None:
-    """Our inputs equal transformers' own: CLIP preprocessing of each frame and the processor's ``<video>`` expansion.
+def test_matches_the_transformers_preprocessing_and_video_token_rule(real_clips: list) -> None:
+    """On real frames, our inputs equal transformers' own: each frame's CLIP preprocessing and the ``<video>`` rule.
 
-    ``VideoLlavaProcessor`` cannot be built here: its video processor needs
-    torchvision, which has no PyPI wheel for the CPU torch. The reference is
-    built from the parts that do not need it: ``CLIPImageProcessorPil`` (the
-    CLIP preprocessing that Video-LLaVA's processors apply, on PIL) for the
-    pixels, and the processor's own ``replace_video_token`` for the prompt.
-    (Where torchvision is installed, the video processor resizes with its
-    bicubic kernel, which differs from PIL's by about one gray level.)
+    ``VideoLlavaProcessor`` cannot be built in this virtualenv: its video
+    processor needs torchvision, whose PyPI wheel would change transformers'
+    processors here. The reference is built from the parts that do not
+    need it: ``CLIPImageProcessorPil`` (the CLIP preprocessing that
+    Video-LLaVA's processors apply, on PIL) for the pixels, exactly, and the
+    processor's own ``replace_video_token`` for the prompt. The video
+    processor itself is compared in ``tests/test_models_parity.py`` (in the
+    reference virtualenv): at most 2 grey levels apart.
     """
+    clips = real_clips
     import inspect
 
     from transformers import CLIPImageProcessorPil, VideoLlavaProcessor

@@ -270,13 +270,21 @@ class ImageBindEmbedder:
     def _normalise(self, x: Any) -> Any:
         return self.torch.nn.functional.normalize(x.float(), dim=-1)
 
-    def audio(self, waveforms: Any) -> Any:
-        """``(B, 32000)`` 2-s clips → ``(B, D)`` unit vectors (float32)."""
+    def audio(self, waveforms: Any, lengths: Any = None) -> Any:
+        """``(B, 32000)`` 2-s clips (``lengths``: leading samples that are audio, all by default) → ``(B, D)`` unit vectors."""
+        lengths = self.torch.full((waveforms.shape[0],), waveforms.shape[1]) if lengths is None else lengths
+        mels = [
+            audio_to_mel(chunk.to(self.device, self.torch.float32), chunk_lengths)
+            for chunk, chunk_lengths in zip(self._chunks(waveforms), self._chunks(lengths), strict=True)
+        ]
+        return self.audio_from_mel(self.torch.cat(mels))
+
+    def audio_from_mel(self, mel: Any) -> Any:
+        """ImageBind's audio input ``(B, 1, 128, 204)`` → ``(B, D)`` unit vectors (float32)."""
         out = []
         with self.torch.inference_mode():
-            for chunk in self._chunks(waveforms):
-                mel = audio_to_mel(chunk.to(self.device, self.torch.float32)).to(self.dtype)
-                tokens, head = self._trunk("audio", mel)
+            for chunk in self._chunks(mel):
+                tokens, head = self._trunk("audio", chunk.to(self.device, self.dtype))
                 out.append(self._normalise(self.model.modality_heads["audio"](tokens, **head)))
         return self.torch.cat(out)
 

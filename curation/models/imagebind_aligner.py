@@ -65,8 +65,8 @@ class ImageBindAligner:
 
     * windows: the clip's 1-s windows ``[i, i+1)``; each is seen as two frames
       (at 1/4 and 3/4 of the window, three spatial crops) and heard as the 2-s
-      audio centred on it (ImageBind's audio input length), zero-padded
-      beyond the clip;
+      audio centred on it (ImageBind's audio input length), cut to the clip
+      (the fbank padded as upstream pads a short clip's);
     * temporal: per window, normalised cosine of its audio and visual
       embeddings; the filter uses their mean;
     * instance: normalised cosine of the clip's audio and visual embeddings
@@ -126,17 +126,23 @@ class ImageBindAligner:
             pairs.append([min(last, max(0, int(round(t * clip.fps - 0.5)))) for t in times])
         return clip.frames[np.asarray(pairs)]
 
-    def _audio_segments(self, clip: Clip, centres: np.ndarray) -> Any:
-        """2-s audio segments centred at ``centres`` (seconds, any shape) → ``(N, 32000)``, zero-padded."""
+    def _audio_segments(self, clip: Clip, centres: np.ndarray) -> tuple[Any, Any]:
+        """The 2-s audio centred at ``centres`` (seconds, any shape), cut to the clip: ``(N, 32000)`` and lengths ``(N,)``.
+
+        Each row holds the part of its 2 s that lies inside the clip, first,
+        and its length: `audio_to_mel` pads its fbank as upstream pads a
+        short clip's, so no sample that is not in the clip is ever heard.
+        """
         torch = self.embedder.torch
         length = int(AUDIO_SECONDS * AUDIO_SAMPLE_RATE)
         audio = torch.as_tensor(np.asarray(clip.audio, np.float32))
-        margin = length + int(2 * self.settings.max_offset * AUDIO_SAMPLE_RATE) + AUDIO_SAMPLE_RATE
-        padded = torch.nn.functional.pad(audio, (margin, margin))
-        starts = np.round((np.ravel(centres) - AUDIO_SECONDS / 2) * AUDIO_SAMPLE_RATE).astype(np.int64) + margin
-        starts = np.clip(starts, 0, len(padded) - length)
-        index = torch.as_tensor(starts).unsqueeze(1) + torch.arange(length).unsqueeze(0)
-        return padded[index]
+        starts = np.round((np.ravel(centres) - AUDIO_SECONDS / 2) * AUDIO_SAMPLE_RATE).astype(np.int64)
+        first = np.clip(starts, 0, len(audio))
+        lengths = np.clip(starts + length, 0, len(audio)) - first
+        index = torch.as_tensor(first).unsqueeze(1) + torch.arange(length).unsqueeze(0)
+        inside = torch.arange(length).unsqueeze(0) < torch.as_tensor(lengths).unsqueeze(1)
+        padded = torch.nn.functional.pad(audio, (0, length))
+        return padded[index.clamp_max(len(padded) - 1)] * inside, torch.as_tensor(lengths)
 
     def _offsets(self) -> np.ndarray:
         s = self.settings
@@ -164,12 +170,12 @@ class ImageBindAligner:
         crops = pixels.shape[0] // len(starts)
         visual = self.embedder._normalise(visual_crops.reshape(len(starts), crops, -1).mean(dim=1))  # (W, D)
 
-        segments = self._audio_segments(clip, centres[None, :] + offsets[:, None])  # (O*W, n)
-        audio = self.embedder.audio(segments).reshape(len(offsets), len(starts), -1)  # (O, W, D)
+        segments, lengths = self._audio_segments(clip, centres[None, :] + offsets[:, None])  # (O*W, n), (O*W,)
+        audio = self.embedder.audio(segments, lengths).reshape(len(offsets), len(starts), -1)  # (O, W, D)
 
         per_window = (audio * visual.unsqueeze(0)).sum(-1).cpu().numpy()  # (O, W) cosines
         # A window counts at an offset only if the audio it is matched with (its central window-length part)
-        # lies inside the clip: zero padding would otherwise bias the search away from large offsets.
+        # lies inside the clip: fbank padding would otherwise bias the search away from large offsets.
         shifted = centres[None, :] + offsets[:, None]
         half = (duration if whole else s.window) / 2
         valid = (shifted - half >= -1e-6) & (shifted + half <= duration + 1e-6)

@@ -4,9 +4,10 @@ The preprocessing is upstream's, re-implemented so that it runs batched on
 the model's device:
 
 * audio: 2-s clips at 16 kHz → Kaldi-compatible log-mel filterbank (128 bins,
-  25 ms Hanning windows every 10 ms, pre-emphasis 0.97, DC removal, exactly
-  ``torchaudio.compliance.kaldi.fbank`` with upstream's arguments), padded or
-  cut to 204 frames, normalised with mean -4.268 and std 9.138;
+  25 ms Hanning windows every 10 ms, pre-emphasis 0.97, DC removal,
+  ``torchaudio.compliance.kaldi.fbank`` with upstream's arguments), the
+  fbank padded with 0 or cut to 204 frames, normalised with mean -4.268 and
+  std 9.138;
 * vision: frames scaled (bilinear) so the short side is 224 px, three
   224-px spatial crops along the long side (upstream's video protocol), CLIP
   mean/std; two frames per clip, matching the (2, 14, 14) patch kernel.
@@ -82,26 +83,50 @@ def _mel_banks(num_bins: int, nfft: int, sample_rate: int, low: float = 20.0) ->
     return torch.clamp_min(torch.minimum(up, down), 0.0).float()
 
 
-def audio_to_mel(waveforms: Any) -> Any:
-    """Batch ``(B, n)`` of 2-s 16 kHz clips → ImageBind's audio input ``(B, 1, 128, 204)``."""
+def audio_to_mel(waveforms: Any, lengths: Any = None) -> Any:
+    """Batch ``(B, n)`` of 16 kHz clips → ImageBind's audio input ``(B, 1, 128, 204)``, as upstream makes it.
+
+    ``lengths``: how many leading samples of each row are audio (all ``n`` by
+    default). Upstream (``imagebind.data.waveform2melspec``) computes the
+    fbank of the audio it has and pads the *fbank* with 0 up to 204 frames
+    (normalised +0.467); it never reads samples that are not in the file. So
+    here the frames that would reach past a row's length are set to 0 the
+    same way, instead of being computed from zero samples, which the log
+    would turn into log(eps) (normalised -1.28).
+    """
     import torch
 
-    waveforms = waveforms - waveforms.mean(dim=-1, keepdim=True)
-    fbank = kaldi_fbank(waveforms).transpose(1, 2)  # (B, mel, frames)
+    n = waveforms.shape[-1]
+    lengths = torch.full((waveforms.shape[0],), n) if lengths is None else torch.as_tensor(lengths).clamp(0, n)
+    lengths = lengths.to(waveforms.device)
+    inside = torch.arange(n, device=waveforms.device) < lengths[:, None]
+    mean = (waveforms * inside).sum(dim=-1, keepdim=True) / lengths.clamp_min(1)[:, None]
+    fbank = kaldi_fbank((waveforms - mean) * inside).transpose(1, 2)  # (B, mel, frames)
+    window, shift = int(AUDIO_SAMPLE_RATE * 0.025), int(AUDIO_SAMPLE_RATE * 0.010)
+    frames = torch.where(lengths >= window, 1 + (lengths - window) // shift, 0)  # Kaldi's snip-edges count
+    fbank = fbank * (torch.arange(fbank.shape[-1], device=fbank.device) < frames[:, None])[:, None, :]
     pad = MEL_FRAMES - fbank.shape[-1]
     fbank = torch.nn.functional.pad(fbank, (0, pad)) if pad > 0 else fbank[..., :MEL_FRAMES]
     return ((fbank - MEL_MEAN) / MEL_STD).unsqueeze(1)
 
 
 def crop_offsets(height: int, width: int, crops: int = 3) -> tuple[tuple[int, int], list[int]]:
-    """Size after scaling the short side to 224, and the offsets of ``crops`` 224-px crops along the long side."""
-    if height <= width:
-        size = (IMAGE_SIZE, max(IMAGE_SIZE, round(width * IMAGE_SIZE / height)))
+    """Size after scaling the short side to 224, and the offsets of ``crops`` (3 or 1) 224-px crops along the long side.
+
+    Upstream's rounding, exactly: the long side is truncated as pytorchvideo's
+    ``short_side_scale`` does (``floor(long / short * 224)``), and the crops
+    are those of ``imagebind.data.uniform_crop``: start, ``ceil(span / 2)``
+    and end (1 crop: the middle one).
+    """
+    if crops not in (1, 3):
+        raise ValueError(f"ImageBind vision: crops must be 3 or 1 (upstream's SpatialCrop), got {crops}")
+    if width < height:
+        size = (int(math.floor((float(height) / width) * IMAGE_SIZE)), IMAGE_SIZE)
     else:
-        size = (max(IMAGE_SIZE, round(height * IMAGE_SIZE / width)), IMAGE_SIZE)
+        size = (IMAGE_SIZE, int(math.floor((float(width) / height) * IMAGE_SIZE)))
     span = max(size) - IMAGE_SIZE
-    offsets = [span // 2] if crops == 1 else [round(i * span / (crops - 1)) for i in range(crops)]
-    return size, offsets
+    middle = int(math.ceil(span / 2))
+    return size, [middle] if crops == 1 else [0, middle, span]
 
 
 def frames_to_vision(frames: np.ndarray, device: Any = "cpu", crops: int = 3) -> Any:
