@@ -49,6 +49,8 @@ class FetchCache:
     def __init__(self, root: str | Path, max_bytes: int) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
+        self._bytes: int | None = None
+        """What this process believes the cache holds: the folder is scanned only when that passes the cap."""
 
     def lookup(self, key: str) -> Segment | None:
         """The segment stored under ``key``, or None."""
@@ -80,10 +82,16 @@ class FetchCache:
         temporary = self.root / f"{key}.json.{os.getpid()}.tmp"
         temporary.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
         os.replace(temporary, self.root / f"{key}.json")
-        self._evict(keep=key)
+        if self._bytes is None:
+            self._bytes = sum(entry.stat().st_size for entry in os.scandir(self.root) if entry.is_file())
+        else:
+            self._bytes += media.stat().st_size
+        if self._bytes > self.max_bytes:
+            self._bytes = self._evict(keep=key)
         return Segment(str(media), segment.offset, segment.site, segment.audio)
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str) -> int:
+        """Remove the entries used longest ago until the cache is under its cap; return the bytes it holds."""
         entries = []
         for record in self.root.glob("*.json"):
             try:
@@ -99,3 +107,4 @@ class FetchCache:
                 record.unlink(missing_ok=True)
                 media.unlink(missing_ok=True)
                 total -= size
+        return total

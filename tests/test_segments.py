@@ -170,3 +170,22 @@ def test_a_url_template_without_the_id_is_refused(tmp_path: Path) -> None:
     index = _write_index(tmp_path / "acav100m.csv", ROWS[:1])
     assert main(["fetch", str(index), "-o", str(tmp_path / "cache"), "--url-template", "http://127.0.0.1/x"]) != 0
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_cache_keeps_under_its_cap_by_removing_the_segment_used_longest_ago(
+    tmp_path: Path, server: MediaServer
+) -> None:
+    from dataclasses import replace
+
+    fetcher = SegmentFetcher(replace(_options(tmp_path), cache_max_bytes=1))  # room for the newest segment only
+    first = InputItem(path=f"{server.url}/ok.mp4", video_id="ok", start=1.0, end=2.0, ytdlp=True)
+    second = replace(first, start=3.0, end=4.0)
+    kept = fetcher.fetch(second, margin=0.0)
+    removed = fetcher.fetch(first, margin=0.0)
+    assert Path(removed.path).is_file() and not Path(kept.path).exists()
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir() if p.is_file()) == [".json", ".mp4"]
+    requests = server.counts["/ok.mp4"]
+    fetcher.fetch(first, margin=0.0)
+    assert server.counts["/ok.mp4"] == requests  # still there: no request
+    fetcher.fetch(second, margin=0.0)
+    assert server.counts["/ok.mp4"] > requests  # removed: fetched again
