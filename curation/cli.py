@@ -12,10 +12,12 @@ from importlib import resources
 from pathlib import Path
 
 from acav1m_hf.cli import add_release_commands, run
+from curation.config import CurationConfig
+from curation.manifest import DEFAULT_URL_TEMPLATE, check_template
+from curation.segments import FetchOptions
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from curation.config import CurationConfig
     from curation.engines import make_engine
     from curation.run import curate
 
@@ -34,7 +36,14 @@ def _curate(args: argparse.Namespace) -> int:
     )
     engine = make_engine(args.engine, address=args.ray_address, workers=args.workers)
     report = curate(
-        args.inputs, args.output, config, engine=engine, overwrite=args.overwrite, retry_failed=args.retry_failed
+        args.inputs,
+        args.output,
+        config,
+        engine=engine,
+        overwrite=args.overwrite,
+        retry_failed=args.retry_failed,
+        fetch=_fetch_options(args),
+        url_template=check_template(args.url_template),
     )
     clips = report["counts"]["clips"]
     print(f"{args.output}: {clips['kept']} clips kept, {clips['rejected']} rejected; see report.json and inputs.jsonl")
@@ -46,6 +55,45 @@ def _curate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from curation.fetch_run import FETCHED, fetch_inputs
+
+    counts = fetch_inputs(
+        args.inputs, args.output, args.max_offset, _fetch_options(args), check_template(args.url_template)
+    )
+    print(f"{args.output}: {dict(sorted(counts.items()))}; one line per input in {args.output}/{FETCHED}")
+    return 0
+
+
+def _fetch_options(args: argparse.Namespace) -> FetchOptions:
+    given = {
+        "cache_dir": getattr(args, "cache_dir", None),
+        "cache_max_bytes": args.cache_max_bytes,
+        "cookies": args.cookies,
+        "proxy": args.proxy,
+        "per_host": args.per_host,
+        "interval": args.fetch_interval,
+        "concurrency": args.fetch_concurrency,
+        "max_height": args.max_height,
+    }
+    return FetchOptions(**{name: value for name, value in given.items() if value is not None})
+
+
+def _add_fetch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--url-template",
+        default=DEFAULT_URL_TEMPLATE,
+        help="URL of a manifest row's videoID (default %(default)s); {videoID} is replaced by the id",
+    )
+    p.add_argument("--cache-max-bytes", type=int, help="size cap of the fetch cache (default 50 GiB)")
+    p.add_argument("--cookies", help="cookies.txt passed to yt-dlp (e.g. when a site asks to confirm you are no bot)")
+    p.add_argument("--proxy", help="proxy URL passed to yt-dlp")
+    p.add_argument("--per-host", type=int, help="fetches to one host at once, per process (default 2)")
+    p.add_argument("--fetch-interval", type=float, help="seconds between two fetches' starts to one host (default 1)")
+    p.add_argument("--fetch-concurrency", type=int, help="fetches run ahead of decoding (default 4)")
+    p.add_argument("--max-height", type=int, help="resolution cap of the fetched video, pixels (default 480)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -117,7 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="redo units that failed and clips or inputs that failed for transient reasons (model or I/O errors)",
     )
+    p.add_argument("--cache-dir", help="fetch cache of segments fetched with yt-dlp (default ~/.cache/acav1m/fetch)")
+    _add_fetch_arguments(p)
     p.set_defaults(run=_curate, resumable=True)
+
+    p = commands.add_parser("fetch", help="fetch the segments a manifest names into a cache, without curating")
+    p.add_argument("inputs", nargs="+", help="manifests (.csv, .jsonl, .parquet), video URLs")
+    p.add_argument("-o", "--output", dest="output", required=True, help="the fetch cache folder (curate --cache-dir)")
+    p.add_argument("--max-offset", type=float, default=CurationConfig().max_offset, help="margin each side, seconds")
+    _add_fetch_arguments(p)
+    p.set_defaults(run=_fetch)
 
     p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")
     p.add_argument("-o", "--output", default="acav1m")

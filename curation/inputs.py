@@ -1,8 +1,8 @@
 """Reader: turn command-line inputs into `InputItem`s.
 
 An input is a video file (local path or fsspec URL), a folder (searched
-recursively) or a manifest (CSV, JSONL or Parquet with a ``path`` or ``url``
-column and optional ``video_id``, ``start``, ``end``, ``text``, ``license``).
+recursively) or a manifest (CSV, JSONL or Parquet: rows naming a path, a URL
+or a video id, read by `curation.manifest`).
 Problems with an input are returned as `InputProblem`s, never dropped: the
 pipeline writes each one to ``inputs.jsonl`` with its reason.
 
@@ -23,26 +23,21 @@ never opened (``not_a_regular_file``), and an empty file is ``empty_file``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import math
 import os
 import re
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from fsspec.implementations.local import make_path_posix
 
 from curation.fetch import open_input
+from curation.manifest import DEFAULT_URL_TEMPLATE, VIDEO_SUFFIXES, is_page, missing_columns, parse_row, read_rows
 from curation.records import InputItem, InputLine
 from curation.redact import redact_text
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", ".ogv", ".avi", ".m4v", ".mpeg", ".mpg", ".flv", ".ts"})
-"""Suffixes a folder's file is curated by without a probe; files with other names are probed."""
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".parquet"})
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 _NOT_REGULAR = {
@@ -63,23 +58,28 @@ class InputProblem:
     detail: str
 
 
-def read_inputs(inputs: list[str], exclude: str | Path | None = None) -> tuple[list[InputItem], list[InputProblem]]:
+def read_inputs(
+    inputs: list[str], exclude: str | Path | None = None, url_template: str = DEFAULT_URL_TEMPLATE
+) -> tuple[list[InputItem], list[InputProblem]]:
     """Expand files, folders and manifests into items, in a deterministic order.
 
-    ``exclude`` is a folder left out of folder scans: the run's output folder.
+    ``exclude`` is a folder left out of folder scans: the run's output folder. ``url_template`` builds the URL of a
+    manifest row that names a video by id (`curation.manifest`).
     """
     items: list[InputItem] = []
     problems: list[InputProblem] = []
     skip = Path(exclude).resolve() if exclude is not None else None
     for raw in inputs:
         if "://" in raw:
-            found, bad = _read_manifest(raw) if _suffix(raw) in MANIFEST_SUFFIXES else ([_url_item(raw)], [])
+            found, bad = (
+                _read_manifest(raw, url_template) if _suffix(raw) in MANIFEST_SUFFIXES else ([_url_item(raw)], [])
+            )
         elif Path(raw).is_dir():
             found, bad = _scan(raw, skip)
         elif (problem := _check_file(raw)) is not None:
             found, bad = [], [problem]
         elif _suffix(raw) in MANIFEST_SUFFIXES:
-            found, bad = _read_manifest(raw)
+            found, bad = _read_manifest(raw, url_template)
         else:
             found, bad = [_file_item(raw)], []
         items += found
@@ -275,33 +275,25 @@ def _file_item(path: str) -> InputItem:
     return InputItem(path=path, video_id=video_id)
 
 
-def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
+def _read_manifest(manifest: str, url_template: str) -> tuple[list[InputItem], list[InputProblem]]:
     try:
         with open_input(manifest) as handle:
-            columns, rows = _manifest_rows(handle, _suffix(manifest))
+            columns, rows = read_rows(handle, _suffix(manifest))
     except Exception as exc:  # noqa: BLE001 - any read or parse failure is reported with its message
         return [], [InputProblem(manifest, "bad_manifest", f"{type(exc).__name__}: {exc}")]
-    if "path" not in columns and "url" not in columns:
-        return [], [InputProblem(manifest, "bad_manifest", "needs a 'path' or 'url' column")]
+    if (missing := missing_columns(columns)) is not None:
+        return [], [InputProblem(manifest, "bad_manifest", missing)]
     base = Path(manifest).parent if "://" not in manifest else None
     items: list[InputItem] = []
     problems: list[InputProblem] = []
-    for line, row in rows:
+    for line, values in rows:
         where = f"{manifest}:{line}"
-        given = location = _text(row.get("path")) or _text(row.get("url"))
-        if location is None:
-            problems.append(InputProblem(where, "bad_manifest_row", "no path or url"))
-            continue
         try:
-            start, end = _seconds(row, "start"), _seconds(row, "end")
+            row = parse_row(values, url_template)
         except ValueError as exc:
             problems.append(InputProblem(where, "bad_manifest_row", str(exc)))
             continue
-        if end is not None and end <= (start or 0.0):
-            problems.append(
-                InputProblem(where, "bad_manifest_row", f"column end: {end} is not after start {start or 0}")
-            )
-            continue
+        location = row.location
         if "://" not in location:
             if base is not None and not Path(location).is_absolute():
                 location = str(base / location)
@@ -309,69 +301,24 @@ def _read_manifest(manifest: str) -> tuple[list[InputItem], list[InputProblem]]:
             if problem is not None:
                 problems.append(replace(problem, detail=f"{problem.detail}; listed in {where}"))
                 continue
-        video_id = _text(row.get("video_id"))
         items.append(
             InputItem(
                 path=location,
-                video_id=slug(video_id) if video_id else _file_item(location).video_id,
-                start=start,
-                end=end,
-                text=_text(row.get("text")),
-                license=_text(row.get("license")),
-                given=given,
+                video_id=slug(row.video_id) if row.video_id else _file_item(location).video_id,
+                start=row.start,
+                end=row.end,
+                text=row.text,
+                license=row.license,
+                given=row.location,
+                ytdlp=row.ytdlp,
             )
         )
     return items, problems
 
 
-def _manifest_rows(handle: IO[bytes], suffix: str) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:
-    """The manifest's column names and its rows, each with its line (CSV, JSONL) or row number (Parquet).
-
-    Read without pandas, so that a null stays None and a NaN stays a float: a
-    NaN ``start`` is then a bad row, not a missing value.
-    """
-    if suffix == ".csv":
-        reader = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
-        return set(reader.fieldnames or ()), [(reader.line_num, row) for row in reader]
-    if suffix == ".jsonl":
-        rows = []
-        for number, text in enumerate(io.TextIOWrapper(handle, encoding="utf-8"), start=1):
-            if text.strip():
-                row = json.loads(text)
-                if not isinstance(row, dict):
-                    raise ValueError(f"line {number} is not a JSON object")
-                rows.append((number, row))
-        return {name for _, row in rows for name in row}, rows
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(handle)
-    return set(table.column_names), list(enumerate(table.to_pylist(), start=1))
-
-
 def _url_item(url: str) -> InputItem:
-    return InputItem(path=url, video_id=default_video_id(url))
+    return InputItem(path=url, video_id=default_video_id(url), ytdlp=is_page(url))
 
 
 def _suffix(path: str) -> str:
     return Path(path.split("?")[0]).suffix.lower()
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _seconds(row: dict[str, Any], column: str) -> float | None:
-    """The row's ``column`` in seconds: None when empty; a `ValueError` naming the column unless finite and >= 0."""
-    value = row.get(column)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"column {column}: not a number of seconds: {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"column {column}: {value!r} is not a finite number of seconds >= 0")
-    return seconds

@@ -32,11 +32,33 @@ class InputItem:
     given: str | None = None
     """The path as the user or the manifest wrote it, recorded in ``source.path`` (never a machine's absolute path
     that the user did not write). None means ``path``."""
+    ytdlp: bool = False
+    """Fetched with yt-dlp, only the window ``start``-``end`` and a margin, into the fetch cache (`curation.segments`):
+    a manifest row naming a video id, or a URL to a page rather than to a media file. Otherwise read through fsspec."""
 
     @property
     def recorded(self) -> str:
         """The input as a release records it (``source.path``, ``inputs.jsonl``): as written, URL credentials masked."""
         return redact_url(self.given or self.path)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the site says of a fetched video (yt-dlp's metadata), kept in the sample's ``source``; None: not stated."""
+
+    title: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None
+    """ISO date, ``YYYY-MM-DD``."""
+    license: str | None = None
+    """As the site states it, e.g. "Creative Commons Attribution license (reuse allowed)"."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
+        return cls(**data)
 
 
 @dataclass
@@ -56,6 +78,8 @@ class Clip:
     """float32 mono at 16 kHz, ``int(duration * 16000)`` samples; silence where the source had no audio."""
     audio_late: float = 0.0
     """Seconds by which the source's audio stream started after its video stream (container timing)."""
+    site: SourceInfo | None = None
+    """The site's metadata of a video fetched with yt-dlp; None for files read as they are."""
 
     @property
     def duration(self) -> float:

@@ -40,8 +40,10 @@ from curation.engines.work import Engine
 from curation.finalize import finalize
 from curation.inputs import read_inputs
 from curation.lock import output_lock
+from curation.manifest import DEFAULT_URL_TEMPLATE
 from curation.plan import Unit, fingerprint, plan
 from curation.records import Clip, CurationError
+from curation.segments import FetchOptions
 from curation.unit import process_unit
 from curation.writer import OutputFull, Store
 
@@ -55,6 +57,7 @@ class UnitJob:
     config: CurationConfig
     store: Store
     profile_factory: ProfileFactory | None = None
+    fetch: FetchOptions = FetchOptions()
     fatal: ClassVar[tuple[type[BaseException], ...]] = (OutputFull,)
 
     @property
@@ -67,7 +70,7 @@ class UnitJob:
     def process(self, unit: Unit, models: ModelStages | None = None) -> str:
         """Process ``unit`` and write its record (the last file it writes); return its name."""
         models = models or LocalModelStages(load_profile(self.config, self.profile_factory), self.config)
-        record = process_unit(unit, self.config, self.store, ledger.part_path(unit), models)
+        record = process_unit(unit, self.config, self.store, ledger.part_path(unit), models, self.fetch)
         ledger.write_record(self.store, record)
         crash_point("unit_done")
         return unit.name
@@ -90,6 +93,8 @@ def curate(
     retry_failed: bool = False,
     profile_factory: ProfileFactory | None = None,
     log: Callable[[str], None] | None = None,
+    fetch: FetchOptions | None = None,
+    url_template: str = DEFAULT_URL_TEMPLATE,
 ) -> dict[str, Any]:
     """Curate ``inputs`` into the release ``out`` (a folder or any fsspec URL); return the report.
 
@@ -100,11 +105,15 @@ def curate(
     inputs that failed for transient reasons (model errors, I/O errors).
     One run at a time writes ``out`` (`curation.lock.OutputBusy` for a
     second); a full disk raises `curation.writer.OutputFull`, naming the file.
+    Inputs fetched with yt-dlp (manifest rows naming a video id, built into a URL by ``url_template``, and page URLs)
+    are fetched as ``fetch`` says (`curation.segments.FetchOptions`), through its cache.
     """
     config = config or CurationConfig()
     say = log or (lambda message: print(message, file=sys.stderr))
     store = Store(out)
-    items, problems = read_inputs(inputs, exclude=store.local_path())  # the output is never an input
+    items, problems = read_inputs(
+        inputs, exclude=store.local_path(), url_template=url_template
+    )  # the output is never an input
     units = plan(items, config)
     planned = fingerprint(units, problems, config)
     with output_lock(store):
@@ -131,7 +140,11 @@ def curate(
         todo = [u for u in units if u.name not in done]
         if done:
             say(f"{store.display()}: resuming: {len(done)} of {len(units)} units already done, {len(todo)} to process")
-        failures = (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory)) if todo else []
+        failures = (
+            (engine or LocalEngine()).run(todo, UnitJob(config, store, profile_factory, fetch or FetchOptions()))
+            if todo
+            else []
+        )
         for failure in failures:
             ledger.write_failure(store, failure)
         removed = deduplicate(store, ledger.finished_units(store, units), config)

@@ -17,7 +17,7 @@ from curation.filters import flags, passes, window_mean
 from curation.localization import heatmap_to_labels
 from curation.plan import split_of
 from curation.profiles import Profile
-from curation.records import Sample
+from curation.records import Sample, SourceInfo
 from curation.roles import Score, round_score
 
 
@@ -61,6 +61,7 @@ def sample_metadata(
     height, width = clip.frames.shape[1:3]
     labels, mask = _labels(decision, width, height)
     key = sample_key(item.video_id, clip.start)
+    site = clip.site or SourceInfo()
     metadata: dict[str, Any] = {
         "key": key,
         "split": split_of(item.video_id, config.split_fractions),
@@ -69,8 +70,11 @@ def sample_metadata(
             "path": item.recorded,
             "start": clip.start,
             "end": clip.end,
-            "license": item.license,
+            "license": item.license or site.license,
             "text": item.text,
+            "title": site.title,
+            "uploader": site.uploader,
+            "upload_date": site.upload_date,
         },
         "clip": {
             "duration": round(clip.duration, 6),

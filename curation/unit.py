@@ -1,6 +1,7 @@
 """One unit of work: its inputs → clips → samples in shard parts, and the `UnitRecord` of what became of each.
 
-For each input, clips are decoded (`curation.decode`) in batches; a silent
+For each input, clips are decoded (`curation.decode`) in batches, from the
+segment fetched ahead for an input fetched with yt-dlp (`curation.segments`); a silent
 clip is rejected before any model runs (`curation.filters.is_silent`); the
 others go through the model stages (`curation.analyse`), are built into
 samples (`curation.sample`) and, unless a filter rejects them, written into
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from acav1m_hf.schema import flatten
@@ -24,16 +26,23 @@ from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.decode import decode_clips
 from curation.deduplicate import sample_vector
+from curation.fetch_cache import Segment
 from curation.filters import is_silent, keeps
 from curation.inputs import input_line
 from curation.plan import Unit
 from curation.records import Clip, ClipOutcome, FilterVerdicts, InputLine, PartRecord, Rejected, UnitRecord
 from curation.sample import build_sample
+from curation.segments import FetchOptions, prefetch, segment_clips
 from curation.writer import ShardWriter, Store
 
 
 def process_unit(
-    unit: Unit, config: CurationConfig, store: Store, part_path: Callable[[int], str], models: ModelStages
+    unit: Unit,
+    config: CurationConfig,
+    store: Store,
+    part_path: Callable[[int], str],
+    models: ModelStages,
+    fetch: FetchOptions | None = None,
 ) -> UnitRecord:
     """Curate one unit into the parts ``part_path(0)``, ``part_path(1)``... of ``store``; return its record.
 
@@ -41,12 +50,17 @@ def process_unit(
     byte, whichever process or machine runs it (one BLAS thread, see
     `curation.analyse.one_blas_thread`).
     """
-    with one_blas_thread():
-        return _process_unit(unit, config, store, part_path, models)
+    with one_blas_thread(), prefetch(unit.items, fetch or FetchOptions(), config.max_offset) as fetched:
+        return _process_unit(unit, config, store, part_path, models, fetched)
 
 
 def _process_unit(
-    unit: Unit, config: CurationConfig, store: Store, part_path: Callable[[int], str], models: ModelStages
+    unit: Unit,
+    config: CurationConfig,
+    store: Store,
+    part_path: Callable[[int], str],
+    models: ModelStages,
+    fetched: dict[int, Future[Segment]],
 ) -> UnitRecord:
     writer = ShardWriter(store, part_path, config.shard_max_samples, config.shard_max_bytes)
     rows: list[dict[str, Any]] = []
@@ -57,10 +71,11 @@ def _process_unit(
     written: set[str] = set()
     retryable_clips = 0
     try:
-        for item in unit.items:
+        for position, item in enumerate(unit.items):
             kept, reasons, model_failures = 0, Counter[str](), 0
+            clips = segment_clips(item, fetched[position], config) if item.ytdlp else decode_clips(item, config)
             try:
-                for batch in _batches(decode_clips(item, config), config.batch_size):
+                for batch in _batches(clips, config.batch_size):
                     for outcome in _judge_batch(batch, models, config):
                         if outcome.verdicts is not None:
                             verdicts.append(outcome.verdicts)

@@ -387,7 +387,7 @@ def test_bad_manifest_rows_name_the_row_and_the_column(tmp_path: Path) -> None:
         f"{csv}:8": "column end",
         f"{jsonl}:1": "column start",
         f"{jsonl}:2": "column end",
-        f"{jsonl}:3": "no path or url",
+        f"{jsonl}:3": "no path, url, videoID or youtube_id",
     }
     for where, column in expected.items():
         assert lines[where]["reason"] == "bad_manifest_row", lines[where]

@@ -93,8 +93,11 @@ METADATA = _struct(
         _s("path", "Path or URL of the source file as given to curation.", required=True),
         _f("start", "Start of the clip in the source, seconds.", required=True),
         _f("end", "End of the clip in the source, seconds.", required=True),
-        _s("license", "License of the source video, when known."),
+        _s("license", "License of the source video, when known: the manifest's, else as the site states it."),
         _s("text", "Free text that came with the input (manifest `text`), when given."),
+        _s("title", "Title of the source video as the site gives it (inputs fetched with yt-dlp), when given."),
+        _s("uploader", "Uploader of the source video as the site gives it, when given."),
+        _s("upload_date", "Upload date of the source video as the site gives it (YYYY-MM-DD), when given."),
     ),
     _struct(
         "clip",
