@@ -31,6 +31,15 @@ from acav1m_hf.release import list_shards
 from acav1m_hf.schema import MAX_MEMBER_BYTES, MEMBER_EXTENSIONS
 from acav1m_hf.streaming import collate, decode_audio, decode_video, resolve_shards, stream
 
+WORKER_START = "spawn"
+"""How DataLoader workers start in these tests. Forking a process that has threads (fsspec's IO loop, tqdm's
+monitor, started by earlier tests) can leave a worker blocked forever on a lock another thread held at the fork:
+it hung CI once, in `test_skips_in_dataloader_workers_add_up_in_the_main_process`. Spawned workers start clean."""
+
+
+def _start(num_workers: int) -> dict[str, str]:
+    return {"multiprocessing_context": WORKER_START} if num_workers else {}
+
 
 def read_raw(shard: Path) -> list[dict[str, bytes]]:
     """The samples of a shard as raw member bytes, read with tarfile (independently of the code under test)."""
@@ -178,7 +187,13 @@ def test_sources_dir_list_and_brace_pattern(release: Path, four_shards: list[str
 
 
 def test_dataloader_with_two_workers_reads_every_sample_once(four_shards: list[str], all_samples):
-    loader = DataLoader(stream(four_shards, fps=2.0, size=32), batch_size=2, num_workers=2, collate_fn=collate)
+    loader = DataLoader(
+        stream(four_shards, fps=2.0, size=32),
+        batch_size=2,
+        num_workers=2,
+        multiprocessing_context=WORKER_START,
+        collate_fn=collate,
+    )
     seen = [key for batch in loader for key in batch["__key__"]]
     assert sorted(seen) == sorted(s["__key__"] for s in all_samples)
     assert len(seen) == len(set(seen))
@@ -189,14 +204,18 @@ def test_split_by_node_gives_disjoint_complete_parts(four_shards: list[str], all
     for rank in range(2):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "2")
-        loader = DataLoader(stream(four_shards, decode=False), batch_size=None, num_workers=2)
+        loader = DataLoader(
+            stream(four_shards, decode=False), batch_size=None, num_workers=2, multiprocessing_context=WORKER_START
+        )
         parts.append([s["__key__"] for s in loader])
     assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
     assert sorted(parts[0] + parts[1]) == sorted(s["__key__"] for s in all_samples)
 
 
 def test_more_workers_than_shards_finish_without_error(four_shards: list[str]):
-    monkey = DataLoader(stream(four_shards[:1], decode=False), batch_size=None, num_workers=2)
+    monkey = DataLoader(
+        stream(four_shards[:1], decode=False), batch_size=None, num_workers=2, multiprocessing_context=WORKER_START
+    )
     assert len(list(monkey)) == len(read_raw(Path(four_shards[0])))
 
 
@@ -423,7 +442,7 @@ def test_skips_in_dataloader_workers_add_up_in_the_main_process(all_samples, tmp
         s["mp4"] = b"garbage"
     shards = write_shards(samples, tmp_path / "data", 2)  # one corrupt sample in each shard, one shard per worker
     data = stream(shards, on_error="skip", fps=1.0, size=16, max_frames=1)
-    loader = DataLoader(data, batch_size=None, num_workers=2)
+    loader = DataLoader(data, batch_size=None, num_workers=2, multiprocessing_context=WORKER_START)
     assert sorted(s["__key__"] for s in loader) == sorted(s["__key__"] for s in samples[0::2])
     assert data.skipped == 2
 
@@ -475,7 +494,13 @@ def test_equal_per_rank_with_dataloader_workers(all_samples, tmp_path: Path, mon
 
     def count() -> int:
         return sum(
-            1 for _ in DataLoader(stream(root, decode=False, equal_per_rank=True), batch_size=None, num_workers=2)
+            1
+            for _ in DataLoader(
+                stream(root, decode=False, equal_per_rank=True),
+                batch_size=None,
+                num_workers=2,
+                multiprocessing_context=WORKER_START,
+            )
         )
 
     plain = per_rank(monkeypatch, 2, lambda: len(keys_of(stream(root, decode=False))))
@@ -490,7 +515,12 @@ def test_equal_per_rank_needs_the_index_and_a_shard_per_worker(all_samples, tmp_
         stream(shards, equal_per_rank=True)
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
-    loader = DataLoader(stream(root, decode=False, equal_per_rank=True), batch_size=None, num_workers=2)
+    loader = DataLoader(
+        stream(root, decode=False, equal_per_rank=True),
+        batch_size=None,
+        num_workers=2,
+        multiprocessing_context=WORKER_START,
+    )
     with pytest.raises(
         ValueError, match=r"rank 1, DataLoader worker 1 has no samples \(3 shards for 2 ranks x 2 workers\)"
     ):
@@ -568,7 +598,7 @@ def test_stateful_dataloader_resumes_mid_epoch_in_order(four_shards: list[str], 
     def loader(state: dict | None = None) -> StatefulDataLoader:
         data = stream(four_shards, decode=False, shuffle=3, seed=5)
         data.set_epoch(1)
-        dl = StatefulDataLoader(data, batch_size=2, num_workers=num_workers, collate_fn=collate)
+        dl = StatefulDataLoader(data, batch_size=2, num_workers=num_workers, collate_fn=collate, **_start(num_workers))
         if state is not None:
             dl.load_state_dict(state)
         return dl
@@ -603,7 +633,9 @@ def test_stateful_dataloader_workers_resume_from_the_streams_state_not_by_replay
 
     def loader(state: dict | None = None) -> StatefulDataLoader:
         data = stream(shards, on_error="skip", fps=1.0, size=16, max_frames=1)
-        dl = StatefulDataLoader(data, batch_size=2, num_workers=2, collate_fn=collate)
+        dl = StatefulDataLoader(
+            data, batch_size=2, num_workers=2, multiprocessing_context=WORKER_START, collate_fn=collate
+        )
         if state is not None:
             dl.load_state_dict(state)
         return dl
