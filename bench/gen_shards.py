@@ -184,6 +184,9 @@ def metadata_for(
             "end": round(seconds, 6),
             "license": "CC-BY-4.0",
             "text": caption,
+            "title": None,
+            "uploader": None,
+            "upload_date": None,
         },
         "clip": {
             "duration": round(seconds, 6),

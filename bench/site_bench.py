@@ -104,6 +104,9 @@ def synthetic_metadata(i: int, rng: np.random.Generator, split: str, caption: st
             "end": start + duration,
             "license": "CC BY 4.0",
             "text": None,
+            "title": None,
+            "uploader": None,
+            "upload_date": None,
         },
         "clip": {"duration": duration, "fps": 10.0, "width": 320, "height": 240, "sample_rate": 16000},
         "caption": {

@@ -73,7 +73,17 @@ def _filter(*extra: tuple[str, Any]) -> dict[str, Any]:
 _METADATA = {
     "key": _s(),
     "split": _s(),
-    "source": {"video_id": _s(), "path": _s(), "start": _f(), "end": _f(), "license": _s(), "text": _s()},
+    "source": {
+        "video_id": _s(),
+        "path": _s(),
+        "start": _f(),
+        "end": _f(),
+        "license": _s(),
+        "text": _s(),
+        "title": _s(),
+        "uploader": _s(),
+        "upload_date": _s(),
+    },
     "clip": {"duration": _f(), "fps": _f(), "width": _i(), "height": _i(), "sample_rate": _i()},
     "caption": {"text": _s(), "origin": _s(), "descriptions": _List(_s()), "transcript": _s(), "reason": _s()},
     "alignment": {
