@@ -142,11 +142,11 @@ def evaluate(
     partners = _partners(soundtracks, config, excluded)
     profile = load_profile(config, profile_factory)
     outcomes: list[VariantOutcome] = []
-    used_kinds = set()
+    used_kinds = {kind_of(item, kinds)[1] for item in items}
     with tempfile.TemporaryDirectory(prefix="acav1m-evaluate-") as scratch, one_blas_thread():
-        for item in items:
-            kind, row = kind_of(item, kinds)
-            used_kinds.add(row)
+        audible = {clip.item for clip in soundtracks.values()}
+        for item in [item for item in items if item in audible]:  # the others are listed as left out already
+            kind = kind_of(item, kinds)[0]
             for clip in _audible_clips(item, config):
                 name = _name(clip)
                 variants = _variants(clip, offsets, config, Path(scratch), excluded)
