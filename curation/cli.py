@@ -96,6 +96,24 @@ def _add_fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-height", type=int, help="resolution cap of the fetched video, pixels (default 480)")
 
 
+def _evaluate_alignment(args: argparse.Namespace) -> int:
+    from curation.config import CurationConfig
+    from curation.evaluate import evaluate
+
+    overrides = {"profile": args.profile, "device": args.device, "clip_seconds": args.clip_seconds}
+    config = (
+        CurationConfig.from_file(args.config, **overrides)
+        if args.config
+        else CurationConfig().with_overrides(**overrides)
+    )
+    report = evaluate(args.clips, args.output, config, args.offsets, args.kinds, overwrite=args.overwrite)
+    print(
+        f"{args.output}/report.md and report.json: {report.figures['all'].clips} in-sync clips, "
+        f"{len(report.variants)} variants, {len(report.excluded)} left out (listed there)"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from datasets import load_dataset
 
@@ -175,6 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-offset", type=float, default=CurationConfig().max_offset, help="margin each side, seconds")
     _add_fetch_arguments(p)
     p.set_defaults(run=_fetch)
+
+    p = commands.add_parser(
+        "evaluate-alignment",
+        help="measure a profile's alignment filters on real in-sync clips and shifted and swapped variants of them",
+    )
+    p.add_argument("clips", nargs="+", help="real clips whose audio is in sync: files, folders or manifests")
+    p.add_argument("-o", "--output", required=True, help="folder for report.json and report.md")
+    p.add_argument("--profile", help="model profile: cpu (default) or paper")
+    p.add_argument("--config", help="JSON or TOML file of CurationConfig settings (thresholds, clip length...)")
+    p.add_argument("--device", help="torch device for model profiles, e.g. cuda")
+    p.add_argument("--clip-seconds", type=float)
+    p.add_argument(
+        "--offsets",
+        type=float,
+        nargs="+",
+        help="audio delays to make, seconds, within ±max_offset (default: -0.8 -0.4 -0.12 0.2 0.52 0.96)",
+    )
+    p.add_argument("--kinds", help="CSV (path,kind) or JSON list naming each clip's content kind; others: unknown")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in the output folder")
+    p.set_defaults(run=_evaluate_alignment)
 
     p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")
     p.add_argument("-o", "--output", default="acav1m")
