@@ -12,10 +12,6 @@ to an uninterrupted run's, and ``_work/`` is gone.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -23,50 +19,29 @@ from pathlib import Path
 import pytest
 
 from acav1m_hf import release as layout
-from curation.config import CurationConfig
 from curation.ledger import WORK_DIR
-from curation.plan import Unit
-from curation.run import UnitJob, curate
+from curation.run import curate
+from tests import curate_harness as harness
 from tests.conftest import release_files
-from tests.synthetic import make_clip, write_video_file
-
-CONFIG = CurationConfig(clip_seconds=2.0, max_side=64, keep_flagged=True, inputs_per_unit=1, shard_max_samples=1)
-"""One input per unit and one clip per shard: four units, eight parts, so that every kill point is hit."""
-REPO = Path(__file__).resolve().parents[1]
+from tests.curate_harness import CONFIG, StopAfter, curate_cli
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    folder = tmp_path_factory.mktemp("inputs")
-    for seed in range(4):
-        write_video_file(folder / f"clip{seed}.mp4", make_clip(seconds=4.5, seed=seed + 20))
-    return [str(folder)]
+    """Four inputs: four units, eight parts, so that every kill point is hit."""
+    return harness.synthetic_inputs(tmp_path_factory, 4, first_seed=20)
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "config.json"
-    path.write_text(json.dumps({**CONFIG.to_dict(), "split_fractions": list(CONFIG.split_fractions)}))
-    return path
+    return harness.config_file(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def reference(inputs: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """The release of an uninterrupted run (in-process: the CLI must give the same bytes)."""
-    root = tmp_path_factory.mktemp("reference") / "out"
-    curate(inputs, root, CONFIG, log=lambda _: None)
-    files = release_files(root)
+    _, files = harness.uninterrupted_release(inputs, tmp_path_factory)
     assert sum(name.startswith("data/") for name in files) == 8
     return files
-
-
-def run_cli(inputs: list[str], out: Path, config: Path, crash: str | None = None, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("ACAV1M_TEST_CRASH", None)
-    if crash:
-        env["ACAV1M_TEST_CRASH"] = crash
-    command = [sys.executable, "-m", "curation.cli", "curate", *inputs, "-o", str(out), "--config", str(config)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
 def assert_nothing_partial_is_visible(root: Path, reference: dict[str, bytes]) -> None:
@@ -84,12 +59,12 @@ def test_a_run_killed_at_a_point_and_rerun_gives_the_uninterrupted_release(
     crash: str, inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    killed = run_cli(inputs, out, config_file, crash)
+    killed = curate_cli(inputs, out, config_file, crash=crash)
     _, stderr = killed.communicate(timeout=120)
     assert killed.returncode == -9, stderr
     assert_nothing_partial_is_visible(out, reference)
 
-    rerun = run_cli(inputs, out, config_file)
+    rerun = curate_cli(inputs, out, config_file)
     _, stderr = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, stderr
     if crash.startswith("unit_done"):
@@ -115,7 +90,7 @@ def test_a_run_killed_again_and_again_at_events_ends_with_the_uninterrupted_rele
 ) -> None:
     out = tmp_path / "out"
     for crash, resuming in KILL_CHAIN:
-        process = run_cli(inputs, out, config_file, crash)
+        process = curate_cli(inputs, out, config_file, crash=crash)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == -9, (crash, stderr)
         if resuming:
@@ -123,25 +98,11 @@ def test_a_run_killed_again_and_again_at_events_ends_with_the_uninterrupted_rele
         if crash.startswith("sample_written"):
             assert list((out / WORK_DIR).glob(".*.partial")), f"{crash}: killed with no part open"
         assert_nothing_partial_is_visible(out, reference)
-    final = run_cli(inputs, out, config_file)
+    final = curate_cli(inputs, out, config_file)
     _, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr
     assert release_files(out) == reference
     assert not (out / WORK_DIR).exists()
-
-
-class _StopAfter:
-    """An engine that processes ``n`` units and then dies, like a driver killed mid-run."""
-
-    name = "stop-after"
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def run(self, units: list[Unit], job: UnitJob) -> list:
-        for unit in units[: self.n]:
-            job.process(unit)
-        raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "remove"])
@@ -150,7 +111,7 @@ def test_a_damaged_part_of_a_finished_unit_is_detected_and_redone(
 ) -> None:
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        curate(inputs, out, CONFIG, engine=_StopAfter(2), log=lambda _: None)
+        curate(inputs, out, CONFIG, engine=StopAfter(2), log=lambda _: None)
     part = sorted((out / WORK_DIR).glob("[!.]*.tar"))[0]
     data = bytearray(part.read_bytes())
     if damage == "flip":
@@ -171,11 +132,11 @@ def test_the_cli_rerun_of_a_finished_release_changes_nothing(
     inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    first = run_cli(inputs, out, config_file)
+    first = curate_cli(inputs, out, config_file)
     assert first.communicate(timeout=120) and first.returncode == 0
     assert release_files(out) == reference  # the CLI, a subprocess, gives the in-process bytes
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     time.sleep(0.01)
-    again = run_cli(inputs, out, config_file)
+    again = curate_cli(inputs, out, config_file)
     assert again.communicate(timeout=120) and again.returncode == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before

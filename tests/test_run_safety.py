@@ -17,11 +17,9 @@ subprocess cases run the ``acav1m`` command itself.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,64 +29,33 @@ from curation.config import CurationConfig
 from curation.inputs import read_inputs
 from curation.ledger import WORK_DIR, marker_name
 from curation.lock import LOCK
-from curation.plan import Unit, plan
-from curation.run import CurationError, UnitJob, curate
+from curation.plan import plan
+from curation.run import CurationError, curate
 from curation.writer import OutputFull
+from tests import curate_harness as harness
 from tests.conftest import release_files
-from tests.synthetic import make_clip, write_video_file
+from tests.curate_harness import CONFIG, REPO, StopAfter, curate_cli, quiet
 
-CONFIG = CurationConfig(clip_seconds=2.0, max_side=64, keep_flagged=True, inputs_per_unit=1, shard_max_samples=1)
-"""One input per unit, one clip per shard: three units of two parts each."""
 OTHER = CurationConfig(clip_seconds=2.0, max_side=48, keep_flagged=True, inputs_per_unit=1, shard_max_samples=1)
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    folder = tmp_path_factory.mktemp("inputs")
-    for seed in range(3):
-        write_video_file(folder / f"clip{seed}.mp4", make_clip(seconds=4.5, seed=seed + 40))
-    return [str(folder)]
+    """Three inputs: three units of two parts each."""
+    return harness.synthetic_inputs(tmp_path_factory, 3, first_seed=40)
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "config.json"
-    path.write_text(json.dumps({**CONFIG.to_dict(), "split_fractions": list(CONFIG.split_fractions)}))
-    return path
+    return harness.config_file(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def reference(inputs: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """The release of an uninterrupted run, alone in its folder."""
-    root = tmp_path_factory.mktemp("reference") / "out"
-    curate(inputs, root, CONFIG, log=quiet)
+    root, files = harness.uninterrupted_release(inputs, tmp_path_factory)
     assert not (root / LOCK).exists()  # the lock goes with the run
-    files = release_files(root)
     assert sum(name.startswith("data/") for name in files) == 6
     return files
-
-
-def quiet(_: str) -> None:
-    pass
-
-
-def run_cli(inputs: list[str], out: Path, config: Path, *flags: str, crash: str | None = None) -> subprocess.Popen:
-    """``acav1m curate`` in a subprocess; ``crash`` is ``ACAV1M_TEST_CRASH`` (``event:n[:SIGNAL]``)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("ACAV1M_TEST_CRASH", None)
-    if crash:
-        env["ACAV1M_TEST_CRASH"] = crash
-    command = [sys.executable, "-m", "curation.cli", "curate", *inputs, "-o", str(out), "--config", str(config)]
-    return subprocess.Popen(
-        [*command, *flags],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Python installs its Ctrl-C handler only where SIGINT is not ignored, as it is under a shell's `&`.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str]:
@@ -103,20 +70,6 @@ def last_line(stderr: str) -> str:
 
 def partials(root: Path) -> list[Path]:
     return sorted(root.rglob(".*.partial"))
-
-
-class _StopAfter:
-    """An engine that processes ``n`` units and is then interrupted, like a driver stopped mid-run."""
-
-    name = "stop-after"
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def run(self, units: list[Unit], job: UnitJob) -> list:
-        for unit in units[: self.n]:
-            job.process(unit)
-        raise KeyboardInterrupt
 
 
 def next_unit(inputs: list[str], out: Path) -> str:
@@ -159,7 +112,7 @@ def test_overwrite_of_an_interrupted_run_removes_its_parts_and_records_only(
 ) -> None:
     """Killed mid-unit (a part without a marker, an open ``.partial``) or mid-finalize (shards moved, no report)."""
     out = tmp_path / "out"
-    code, stderr = finish(run_cli(inputs, out, config_file, crash=crash))
+    code, stderr = finish(curate_cli(inputs, out, config_file, crash=crash))
     assert code == -signal.SIGKILL, stderr
     if crash.startswith("sample_written"):
         assert partials(out) and not list((out / WORK_DIR).glob("*.done.json"))
@@ -198,7 +151,7 @@ def test_a_user_file_in_work_survives_the_resumed_run(
     inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    code, stderr = finish(run_cli(inputs, out, config_file, crash="unit_done:2"))
+    code, stderr = finish(curate_cli(inputs, out, config_file, crash="unit_done:2"))
     assert code == -signal.SIGKILL, stderr
     (out / WORK_DIR / "todo.txt").write_text("precious")
     curate(inputs, out, CONFIG, log=quiet)
@@ -215,11 +168,11 @@ def test_a_second_run_on_a_folder_being_written_is_refused_and_the_first_ends_in
     inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    first = run_cli(inputs, out, config_file, crash="unit_done:1:STOP")  # stops itself, holding the lock
+    first = curate_cli(inputs, out, config_file, crash="unit_done:1:STOP")  # stops itself, holding the lock
     _, status = os.waitpid(first.pid, os.WUNTRACED)
     assert os.WIFSTOPPED(status)
     try:
-        code, stderr = finish(run_cli(inputs, out, config_file))
+        code, stderr = finish(curate_cli(inputs, out, config_file))
         assert code == 2
         assert last_line(stderr) == f"acav1m curate: {out} is being written by process {first.pid}; wait for it to end"
         assert "Traceback" not in stderr
@@ -237,18 +190,18 @@ def test_a_full_disk_while_writing_a_part_stops_with_one_line_and_the_rerun_is_b
 ) -> None:
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        curate(inputs, out, CONFIG, engine=_StopAfter(1), log=quiet)
+        curate(inputs, out, CONFIG, engine=StopAfter(1), log=quiet)
     part = f"{WORK_DIR}/{next_unit(inputs, out)}-p000.tar"
     (out / WORK_DIR / f".{part.rsplit('/', 1)[1]}.partial").symlink_to("/dev/full")  # its writes get ENOSPC
 
-    code, stderr = finish(run_cli(inputs, out, config_file))
+    code, stderr = finish(curate_cli(inputs, out, config_file))
     assert code == 2
     assert last_line(stderr).startswith(f"acav1m curate: {out}/{part}: no space left on device;")
     assert "Traceback" not in stderr
     assert partials(out) == []  # the link too: "space is freed"
     assert not list((out / WORK_DIR).glob("*.failed.json"))  # a full disk is not the unit's failure
 
-    code, stderr = finish(run_cli(inputs, out, config_file))
+    code, stderr = finish(curate_cli(inputs, out, config_file))
     assert code == 0, stderr
     assert release_files(out) == reference
 
@@ -258,7 +211,7 @@ def test_a_full_disk_while_finalize_writes_the_index_names_it_and_leaves_no_part
 ) -> None:
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        curate(inputs, out, CONFIG, engine=_StopAfter(3), log=quiet)  # every unit done, finalize not started
+        curate(inputs, out, CONFIG, engine=StopAfter(3), log=quiet)  # every unit done, finalize not started
     index = layout.index_name("train")
     (out / layout.METADATA_DIR).mkdir()
     (out / layout.METADATA_DIR / ".train.parquet.partial").symlink_to("/dev/full")
@@ -274,14 +227,14 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing_partial(
     inputs: list[str], config_file: Path, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    code, stderr = finish(run_cli(inputs, out, config_file, crash="sample_written:3:INT"))  # a part is open
+    code, stderr = finish(curate_cli(inputs, out, config_file, crash="sample_written:3:INT"))  # a part is open
     assert code == 130
     assert last_line(stderr) == "acav1m curate: interrupted; rerun the same command to resume"
     assert "Traceback" not in stderr
     assert partials(out) == []
     assert not (out / LOCK).exists()
 
-    code, stderr = finish(run_cli(inputs, out, config_file))
+    code, stderr = finish(curate_cli(inputs, out, config_file))
     assert code == 0, stderr
     assert "resuming: 1 of 3 units already done" in stderr
     assert release_files(out) == reference
@@ -295,7 +248,7 @@ def test_a_full_disk_on_a_ray_worker_stops_the_run_instead_of_failing_the_unit(
 
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        curate(inputs, out, CONFIG, engine=_StopAfter(1), log=quiet)
+        curate(inputs, out, CONFIG, engine=StopAfter(1), log=quiet)
     part = f"{WORK_DIR}/{next_unit(inputs, out)}-p000.tar"
     (out / WORK_DIR / f".{part.rsplit('/', 1)[1]}.partial").symlink_to("/dev/full")
     ray.init(
