@@ -51,6 +51,13 @@ class VariantOutcome:
     """Passed every filter before re-alignment (a re-aligned clip had failed, or it would not have been re-aligned)."""
     passed: bool
     """Passed every filter after re-alignment, as curate decides."""
+    recording: str = ""
+    """The first clip (by name) of the clip's recording: clips whose soundtracks are the same recording (another
+    container, an excerpt) share it; a calibration's out-of-sample figures leave one recording out at a time."""
+    raw_instance: float | None = None
+    """The aligner's raw instance value on the variant as decoded (before re-alignment and calibration)."""
+    raw_windows: list[float] | None = None
+    """Its per-1-s window values as decoded, before calibration."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,11 +245,14 @@ class AlignmentReport:
     """``all`` and one entry per content kind."""
     unused_kinds: list[str] = field(default_factory=list)
     """Rows of the kinds manifest that named no evaluated input."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """The calibration the scores were read with (`curation.calibration.calibration_state`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
             "models": self.models,
+            "calibration": self.calibration,
             "config": self.config,
             "offsets": self.offsets,
             "inputs": self.inputs,
@@ -264,6 +274,7 @@ class AlignmentReport:
             excluded=[Exclusion.from_dict(e) for e in data["excluded"]],
             figures={group: Figures.from_dict(f) for group, f in data["figures"].items()},
             unused_kinds=data.get("unused_kinds", []),
+            calibration=data.get("calibration", {}),
         )
 
 
@@ -291,8 +302,16 @@ _ROWS: list[tuple[str, Any]] = [
 def to_markdown(report: AlignmentReport) -> str:
     """The figures as a Markdown table (groups as columns), then the null reasons and the exclusions."""
     groups = list(report.figures)
+    state = report.calibration
+    scores = (
+        f"calibrated with `{state.get('file')}` (fitted {state.get('fitted')})"
+        if state.get("calibrated")
+        else "uncalibrated (the aligner's own normalisation: 0.5 is not chance)"
+    )
     lines = [
         f"# Alignment benchmark: profile `{report.profile}`",
+        "",
+        f"Aligner `{state.get('aligner', report.models.get('aligner'))}`, scores {scores}.",
         "",
         f"{len(report.inputs)} inputs; audio delays {', '.join(f'{o:+g}' for o in report.offsets)} s, each as a content "
         "shift (exact) and a container shift (measured); one swapped soundtrack per clip. Cells: share (count/total).",
