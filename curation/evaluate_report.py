@@ -125,6 +125,10 @@ class Figures:
     """Of the instance score, in-sync clips (positives) against swapped ones (negatives); ties count half."""
     auroc_counts: tuple[int, int]
     """(in-sync, swapped) clips with an instance score, that the AUROC is over."""
+    raw_auroc: float | None
+    """The same over the aligner's raw instance values as decoded (`VariantOutcome.raw_instance`): what a
+    calibration is fitted on, whichever calibration the scores were read with."""
+    raw_auroc_counts: tuple[int, int]
     matched_above_swapped: Share
     """Pairs (a clip, the same frames with another soundtrack), both scored, where the clip's own scores higher."""
     unscored_pairs: int
@@ -143,7 +147,7 @@ class Figures:
         data["matched_above_swapped"] = self.matched_above_swapped.to_dict()
         data["instance_null"], data["offset_null"] = self.instance_null.to_dict(), self.offset_null.to_dict()
         data["passed"] = {name: share.to_dict() for name, share in self.passed.items()}
-        data["auroc_counts"] = list(self.auroc_counts)
+        data["auroc_counts"], data["raw_auroc_counts"] = list(self.auroc_counts), list(self.raw_auroc_counts)
         return data
 
     @classmethod
@@ -165,6 +169,8 @@ class Figures:
             clips=data["clips"],
             auroc=data["auroc"],
             auroc_counts=tuple(data["auroc_counts"]),
+            raw_auroc=data.get("raw_auroc"),
+            raw_auroc_counts=tuple(data.get("raw_auroc_counts", (0, 0))),
             unscored_pairs=data["unscored_pairs"],
             passed={name: Share.from_dict(share) for name, share in data["passed"].items()},
             null_reasons=data["null_reasons"],
@@ -191,6 +197,8 @@ def figures(outcomes: list[VariantOutcome], min_confidence: float) -> Figures:
     scored = [(a, b) for a, b in pairs if a is not None and b is not None]
     positives = [o.instance for o in in_sync if o.instance is not None]
     negatives = [o.instance for o in swaps if o.instance is not None]
+    raw_positives = [o.raw_instance for o in in_sync if o.raw_instance is not None]
+    raw_negatives = [o.raw_instance for o in swaps if o.raw_instance is not None]
     return Figures(
         clips=len(in_sync),
         within_close=Share.of([_within(o, CLOSE) for o in shifted]),
@@ -200,6 +208,8 @@ def figures(outcomes: list[VariantOutcome], min_confidence: float) -> Figures:
         confident_within_near=Share.of([_within(o, NEAR) for o in confident]),
         auroc=auroc(positives, negatives),
         auroc_counts=(len(positives), len(negatives)),
+        raw_auroc=auroc(raw_positives, raw_negatives),  # type: ignore[arg-type]
+        raw_auroc_counts=(len(raw_positives), len(raw_negatives)),
         matched_above_swapped=Share.of([a > b for a, b in scored]),
         unscored_pairs=len(pairs) - len(scored),
         passed={
@@ -288,6 +298,10 @@ _ROWS: list[tuple[str, Any]] = [
     (
         "instance AUROC, in-sync vs swapped",
         lambda f: "-" if f.auroc is None else f"{f.auroc:.2f} ({f.auroc_counts[0]} vs {f.auroc_counts[1]})",
+    ),
+    (
+        "raw instance AUROC (as decoded, uncalibrated)",
+        lambda f: "-" if f.raw_auroc is None else f"{f.raw_auroc:.2f} ({f.raw_auroc_counts[0]} vs {f.raw_auroc_counts[1]})",
     ),
     ("own soundtrack above swapped (pairs)", lambda f: f.matched_above_swapped.cell()),
     ("pass: in-sync", lambda f: f.passed["in_sync"].cell()),

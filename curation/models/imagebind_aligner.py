@@ -88,6 +88,8 @@ class ImageBindAligner:
     * embeddings: rows ``audio``, ``visual`` and, with a caption, ``text``.
     """
 
+    name = "imagebind-alignment"
+
     def __init__(
         self,
         embedder: ImageBindEmbedder,
@@ -97,7 +99,6 @@ class ImageBindAligner:
         self.embedder = embedder
         self.settings = settings or AlignerSettings()
         self.labels = list(labels) if labels is not None else load_labels()
-        self.name = "imagebind-alignment"
         self.embedder_name = embedder.name
         self._label_vectors: Any = None
         self._lock = threading.Lock()
