@@ -162,7 +162,8 @@ def evaluate(
                     chunk = variants[batch : batch + config.batch_size]
                     results = run_model_stages([v.clip for v in chunk], profile, config)
                     outcomes += [
-                        _outcome(v, r, name, kind, recordings[name], config) for v, r in zip(chunk, results, strict=True)
+                        _outcome(v, r, name, kind, recordings[name], config)
+                        for v, r in zip(chunk, results, strict=True)
                     ]
     groups = {"all": outcomes} | {k: [o for o in outcomes if o.kind == k] for k in sorted({o.kind for o in outcomes})}
     report = AlignmentReport(

@@ -301,7 +301,9 @@ _ROWS: list[tuple[str, Any]] = [
     ),
     (
         "raw instance AUROC (as decoded, uncalibrated)",
-        lambda f: "-" if f.raw_auroc is None else f"{f.raw_auroc:.2f} ({f.raw_auroc_counts[0]} vs {f.raw_auroc_counts[1]})",
+        lambda f: (
+            "-" if f.raw_auroc is None else f"{f.raw_auroc:.2f} ({f.raw_auroc_counts[0]} vs {f.raw_auroc_counts[1]})"
+        ),
     ),
     ("own soundtrack above swapped (pairs)", lambda f: f.matched_above_swapped.cell()),
     ("pass: in-sync", lambda f: f.passed["in_sync"].cell()),

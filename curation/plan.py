@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from acav1m_hf import strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS
 from curation import __version__
+from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.inputs import InputProblem
-from curation.calibration import calibration_state
 from curation.profiles import aligner_name, profile_settings
 from curation.records import InputItem
 

@@ -27,7 +27,7 @@ from curation.calibration_fit import fit_calibration, fit_platt
 from curation.cli import main
 from curation.config import CurationConfig
 from curation.evaluate_report import IN_SYNC, SWAPPED, AlignmentReport, VariantOutcome
-from curation.profiles import Profile
+from curation.profiles import Profile, aligner_name
 from curation.roles import Analysis, Score
 from curation.sample import alignment_metadata
 from curation.signal_aligner import SignalAligner
@@ -60,7 +60,9 @@ def test_a_reversed_relation_gives_a_flat_map_at_chance() -> None:
 
 
 def _analysis(raw: float, windows: list[float]) -> Analysis:
-    return replace(Analysis.missing("unused"), instance=Score(0.123, raw), temporal_windows=windows, temporal_reason=None)
+    return replace(
+        Analysis.missing("unused"), instance=Score(0.123, raw), temporal_windows=windows, temporal_reason=None
+    )
 
 
 def test_calibrate_maps_scores_and_keeps_the_raw_values() -> None:
@@ -80,7 +82,10 @@ def test_an_uninformative_map_gives_no_score_with_its_reason() -> None:
     flat = PlattMap(0.0, 0.0, "raw value tells in-sync from swapped clips no better than chance")
     out = calibrate(_analysis(0.7, [0.3]), Calibration("signal-v1", flat, flat))
     assert out.instance.score is None and out.instance.raw == 0.7 and out.temporal_windows is None
-    assert out.instance.reason == "calibration of signal-v1: raw value tells in-sync from swapped clips no better than chance"
+    assert (
+        out.instance.reason
+        == "calibration of signal-v1: raw value tells in-sync from swapped clips no better than chance"
+    )
     assert out.temporal_reason == out.instance.reason and out.temporal_raw == [0.3]
     metadata = alignment_metadata(_decision(out), CurationConfig())
     assert metadata["flags"] == ["instance"] and metadata["temporal"]["passed"] is None  # no evidence, no pass
@@ -118,7 +123,8 @@ def test_the_shipped_file_is_the_default_and_the_paper_profile_is_uncalibrated(m
     shipped = calibration_state("signal-v1", config)
     assert shipped["calibrated"] and shipped["file"] == "signal-v1.json" and len(shipped["sha256"]) == 64
     assert read_calibration(SHIPPED / "signal-v1.json").provenance["fits"]["instance"]["recordings"] >= 2
-    assert calibration_state("imagebind-alignment", config)["calibrated"] is False  # no real weights: no fit
+    paper = aligner_name(CurationConfig(profile="paper"))
+    assert paper == "imagebind-alignment" and calibration_state(paper, config)["calibrated"] is False  # no weights
     assert calibration_path("signal-v1", CurationConfig(calibration="none")) is None
 
 
@@ -171,7 +177,9 @@ def test_evaluate_alignment_fits_a_calibration_file(tmp_path: Path, capsys) -> N
     report = AlignmentReport.from_dict(json.loads((out / "report.json").read_text()))
     in_sync = [o for o in report.variants if o.variant == IN_SYNC]
     fit = calibration.provenance["fits"]["instance"]
-    assert calibration.aligner == "signal-v1" and fit["matched"] == len([o for o in in_sync if o.raw_instance is not None])
+    assert calibration.aligner == "signal-v1" and fit["matched"] == len(
+        [o for o in in_sync if o.raw_instance is not None]
+    )
     assert fit["swapped"] == len([o for o in report.variants if o.variant == SWAPPED and o.raw_instance is not None])
     assert fit["recordings"] == len({o.recording for o in in_sync})
     assert calibration.provenance["clips"] == sorted(o.clip for o in in_sync)
