@@ -216,6 +216,7 @@ def _release(facts: ReleaseFacts) -> str:
         scope = f" over the {analysed} clips that reached the filters" if analysed is not None else ""
         text = f"Alignment filters (Algorithm 1), pass rates{scope}:\n\n"
         text += _table(("Filter", "Threshold", "Pass rate"), rows)
+        text += "\n\n" + _calibration(curation.calibration)
         if curation.realigned is not None:
             text += (
                 f"\n\nClips re-aligned by their estimated audio offset before the final decision: {curation.realigned}."
@@ -228,6 +229,24 @@ def _release(facts: ReleaseFacts) -> str:
         by = f"acav1m {version}" if version else "acav1m"
         parts.append(f"Curated by {by}{' with ' + shown if shown else ''}; the full configuration is in `report.json`.")
     return "\n\n".join(parts)
+
+
+def _calibration(state: dict[str, Any]) -> str:
+    """What a score of 0.5 means in this release: chance (calibrated) or only the aligner's own scale."""
+    aligner = f"`{state['aligner']}`" if state.get("aligner") else "the aligner"
+    if state.get("calibrated"):
+        return (
+            f"Instance and temporal scores are calibrated: {aligner}'s raw values mapped to the probability that the "
+            f"soundtrack is the clip's own (`{state.get('file')}`, fitted {state.get('fitted')} on in-sync and "
+            "swapped clips), so 0.5 is chance; a score the fit found uninformative is null, with its reason; the "
+            "raw values are in `alignment.*.raw`."
+        )
+    if not state:
+        return "The report does not say whether the scores are calibrated."
+    return (
+        f"Scores are **uncalibrated**: {aligner}'s own normalisation, in which 0.5 is not chance between a clip's "
+        "own soundtrack and another's; `docs/alignment.md` gives the command that fits a calibration."
+    )
 
 
 def _datasheet() -> str:

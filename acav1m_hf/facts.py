@@ -209,6 +209,8 @@ class CurationFacts:
     realigned: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     profile_settings: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """Whether the alignment scores were calibrated (``calibrated``), by which file, for which ``aligner``."""
     acav1m_version: str | None = None
     date_published: str | None = None
     release_version: str = FIRST_VERSION
@@ -234,6 +236,7 @@ class CurationFacts:
             realigned=_int(report.get("realigned")),
             config=config,
             profile_settings=_dict(report.get("profile_settings")),
+            calibration=_dict(report.get("calibration")),
             acav1m_version=version if isinstance(version, str) and version else None,
             date_published=date if isinstance(date, str) and date else None,
             release_version=release_version if isinstance(release_version, str) else FIRST_VERSION,

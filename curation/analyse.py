@@ -18,6 +18,7 @@ import numpy as np
 
 from acav1m_hf import strict_json
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.calibration import Calibration, calibrate, calibration_for
 from curation.captioning import CaptionResult, caption_batch
 from curation.config import CurationConfig
 from curation.filters import needs_realignment, realignment_helps
@@ -72,6 +73,8 @@ class Decision:
     confidence: float | None
     offset_reason: str | None
     realigned: bool
+    first: Analysis | None = None
+    """The analysis of the clip as decoded, before any re-alignment (what a calibration is fitted on)."""
 
 
 @dataclass
@@ -99,20 +102,22 @@ class ModelStages(Protocol):
 class _GuardedAligner:
     """An aligner whose failure on a clip becomes null scores with the error as reason (the clip goes on).
 
-    Its numbers are rounded to `curation.roles.DECIMALS` here, once for every
-    profile, so that re-alignment, the filters and the shards all see the same
-    machine-independent values.
+    Its numbers are rounded to `curation.roles.DECIMALS` and calibrated
+    (`curation.calibration.calibrate`) here, once for every profile, so that
+    re-alignment, the filters and the shards all see the same
+    machine-independent values, on the same scale.
     """
 
-    def __init__(self, aligner: Any) -> None:
+    def __init__(self, aligner: Any, calibration: Calibration | None = None) -> None:
         self.inner = aligner
         self.name = aligner.name
+        self.calibration = calibration
         self.failures: list[ModelFailure] = []
 
     def analyse(self, clip: Clip, caption: str | None) -> Analysis:
-        """The inner aligner's analysis, rounded (`Analysis.rounded`) before any filter decides on it."""
+        """The inner aligner's analysis, rounded (`Analysis.rounded`) and calibrated before any filter decides on it."""
         try:
-            return self.inner.analyse(clip, caption).rounded()
+            return calibrate(self.inner.analyse(clip, caption).rounded(), self.calibration)
         except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
             failure = ModelFailure("aligner", f"{type(exc).__name__}: {exc}"[: 300 - len("aligner failed: ")])
             self.failures.append(failure)
@@ -133,7 +138,7 @@ def shift_audio(clip: Clip, offset: float) -> Clip:
 def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Any, config: CurationConfig) -> Decision:
     """Align the clip's audio shifted by its estimated offset when the filters call for it; keep the better."""
     decision = Decision(
-        clip, analysis, analysis.sync_offset, analysis.sync_confidence, analysis.sync_reason, realigned=False
+        clip, analysis, analysis.sync_offset, analysis.sync_confidence, analysis.sync_reason, False, first=analysis
     )
     if not needs_realignment(clip, analysis, config):
         return decision
@@ -147,8 +152,9 @@ def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Any, c
 def run_model_stages(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[ModelResult]:
     """Caption, align and re-align audible clips; a model failure is recorded on its clip, never raised."""
     out = []
+    calibration = calibration_for(profile.aligner.name, config)
     for clip, caption in zip(clips, caption_batch(clips, profile), strict=True):
-        aligner = _GuardedAligner(profile.aligner)
+        aligner = _GuardedAligner(profile.aligner, calibration)
         analysis = aligner.analyse(clip, caption.text)
         decision = realign(clip, analysis, caption.text, aligner, config)
         failures = [caption.failure] if caption.failure else []

@@ -106,11 +106,24 @@ def _evaluate_alignment(args: argparse.Namespace) -> int:
         if args.config
         else CurationConfig().with_overrides(**overrides)
     )
+    if args.fit_calibration and Path(args.fit_calibration).exists() and not args.overwrite:
+        raise ValueError(f"{args.fit_calibration}: already exists; pass --overwrite to replace it")
     report = evaluate(args.clips, args.output, config, args.offsets, args.kinds, overwrite=args.overwrite)
     print(
         f"{args.output}/report.md and report.json: {report.figures['all'].clips} in-sync clips, "
         f"{len(report.variants)} variants, {len(report.excluded)} left out (listed there)"
     )
+    if args.fit_calibration:
+        from curation.calibration_fit import fit_calibration
+
+        calibration = fit_calibration(report)
+        calibration.write(args.fit_calibration)
+        fit = calibration.provenance["fits"]["instance"]
+        print(
+            f"{args.fit_calibration}: calibration of {calibration.aligner} from {fit['matched']} in-sync and "
+            f"{fit['swapped']} swapped clips ({fit['recordings']} recordings); rerun without --fit-calibration "
+            "to measure the calibrated scores"
+        )
     return 0
 
 
@@ -211,7 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio delays to make, seconds, within ±max_offset (default: -0.8 -0.4 -0.12 0.2 0.52 0.96)",
     )
     p.add_argument("--kinds", help="CSV (path,kind) or JSON list naming each clip's content kind; others: unknown")
-    p.add_argument("--overwrite", action="store_true", help="replace a report already in the output folder")
+    p.add_argument(
+        "--fit-calibration",
+        metavar="FILE",
+        help="also fit the aligner's calibration (raw -> P(matched)) on the in-sync and swapped clips and write it to "
+        "FILE, e.g. curation/calibration/<aligner>.json (docs/alignment.md)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a report (and calibration file) already in the output"
+    )
     p.set_defaults(run=_evaluate_alignment)
 
     p = commands.add_parser("demo", help="curate the bundled sample clips into ./acav1m, validate and load it back")

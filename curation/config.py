@@ -46,6 +46,9 @@ class CurationConfig:
     dedup_threshold: float | None = 0.95
     """Embedding cosine at which a clip is a near-duplicate of an earlier kept one and removed (profiles that embed
     clips, e.g. ``paper``); None keeps duplicates."""
+    calibration: str | None = None
+    """Calibration file mapping the aligner's raw values to P(matched) (`curation.calibration`); None: the one shipped
+    for the profile's aligner, if any; ``"none"``: the aligner's own scores, uncalibrated."""
     keep_flagged: bool = False
     """Keep clips that fail a filter (marked ``alignment.passed = false``) instead of rejecting them."""
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from acav1m_hf import strict_json
 from curation.analyse import ModelResult, ProfileFactory, load_profile, one_blas_thread, run_model_stages
+from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.decode import decode_clips
 from curation.evaluate_report import (
@@ -140,6 +141,7 @@ def evaluate(
     excluded = [Exclusion(p.input, p.reason, p.detail) for p in problems]
     soundtracks = _soundtracks(items, config, excluded)
     partners = _partners(soundtracks, config, excluded)
+    recordings = _recordings(soundtracks, config)
     profile = load_profile(config, profile_factory)
     outcomes: list[VariantOutcome] = []
     used_kinds = {kind_of(item, kinds)[1] for item in items}
@@ -159,11 +161,15 @@ def evaluate(
                 for batch in range(0, len(variants), config.batch_size):
                     chunk = variants[batch : batch + config.batch_size]
                     results = run_model_stages([v.clip for v in chunk], profile, config)
-                    outcomes += [_outcome(v, r, name, kind, config) for v, r in zip(chunk, results, strict=True)]
+                    outcomes += [
+                        _outcome(v, r, name, kind, recordings[name], config)
+                        for v, r in zip(chunk, results, strict=True)
+                    ]
     groups = {"all": outcomes} | {k: [o for o in outcomes if o.kind == k] for k in sorted({o.kind for o in outcomes})}
     report = AlignmentReport(
         profile=profile.name,
         models=profile.models(),
+        calibration=calibration_state(profile.aligner.name, config),
         config=config.to_dict(),
         offsets=offsets,
         inputs=[item.recorded for item in items],
@@ -240,6 +246,26 @@ def _partners(tracks: dict[str, Clip], config: CurationConfig, excluded: list[Ex
     return partners
 
 
+def _recordings(tracks: dict[str, Clip], config: CurationConfig) -> dict[str, str]:
+    """Clip name → its recording: the first clip (in input order) whose soundtrack is this one's at some lag.
+
+    The same recording in another container, or an excerpt of it, is one
+    recording: a calibration is judged leaving all of its copies out at once.
+    """
+    names, recordings = list(tracks), {}
+    for i, name in enumerate(names):
+        recordings[name] = next(
+            (
+                recordings[other]
+                for other in names[:i]
+                if same_soundtrack(tracks[other].audio, tracks[name].audio, config.max_offset)
+                or same_soundtrack(tracks[name].audio, tracks[other].audio, config.max_offset)
+            ),
+            name,
+        )
+    return recordings
+
+
 def _variants(
     clip: Clip, offsets: list[float], config: CurationConfig, scratch: Path, excluded: list[Exclusion]
 ) -> list[_Variant]:
@@ -278,9 +304,12 @@ def _audible(variants: list[_Variant], name: str, config: CurationConfig, exclud
     return [variant for variant in variants if not is_silent(variant.clip, config)]
 
 
-def _outcome(variant: _Variant, result: ModelResult, name: str, kind: str, config: CurationConfig) -> VariantOutcome:
-    """The verdicts ``curate`` would record on this variant (`curation.sample.alignment_metadata`)."""
+def _outcome(
+    variant: _Variant, result: ModelResult, name: str, kind: str, recording: str, config: CurationConfig
+) -> VariantOutcome:
+    """The verdicts ``curate`` would record on this variant (`curation.sample.alignment_metadata`), raw values beside."""
     alignment = alignment_metadata(result.decision, config)
+    first = result.decision.first or result.decision.analysis
     instance, sync = alignment["instance"], alignment["sync"]
     return VariantOutcome(
         clip=name,
@@ -300,4 +329,7 @@ def _outcome(variant: _Variant, result: ModelResult, name: str, kind: str, confi
         flags=alignment["flags"],
         passed_before=alignment["passed"] and not sync["realigned"],
         passed=alignment["passed"],
+        recording=recording,
+        raw_instance=first.instance.raw,
+        raw_windows=first.temporal_raw if first.temporal_raw is not None else first.temporal_windows,
     )

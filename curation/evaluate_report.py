@@ -51,6 +51,13 @@ class VariantOutcome:
     """Passed every filter before re-alignment (a re-aligned clip had failed, or it would not have been re-aligned)."""
     passed: bool
     """Passed every filter after re-alignment, as curate decides."""
+    recording: str = ""
+    """The first clip (by name) of the clip's recording: clips whose soundtracks are the same recording (another
+    container, an excerpt) share it; a calibration's out-of-sample figures leave one recording out at a time."""
+    raw_instance: float | None = None
+    """The aligner's raw instance value on the variant as decoded (before re-alignment and calibration)."""
+    raw_windows: list[float] | None = None
+    """Its per-1-s window values as decoded, before calibration."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +125,10 @@ class Figures:
     """Of the instance score, in-sync clips (positives) against swapped ones (negatives); ties count half."""
     auroc_counts: tuple[int, int]
     """(in-sync, swapped) clips with an instance score, that the AUROC is over."""
+    raw_auroc: float | None
+    """The same over the aligner's raw instance values as decoded (`VariantOutcome.raw_instance`): what a
+    calibration is fitted on, whichever calibration the scores were read with."""
+    raw_auroc_counts: tuple[int, int]
     matched_above_swapped: Share
     """Pairs (a clip, the same frames with another soundtrack), both scored, where the clip's own scores higher."""
     unscored_pairs: int
@@ -136,7 +147,7 @@ class Figures:
         data["matched_above_swapped"] = self.matched_above_swapped.to_dict()
         data["instance_null"], data["offset_null"] = self.instance_null.to_dict(), self.offset_null.to_dict()
         data["passed"] = {name: share.to_dict() for name, share in self.passed.items()}
-        data["auroc_counts"] = list(self.auroc_counts)
+        data["auroc_counts"], data["raw_auroc_counts"] = list(self.auroc_counts), list(self.raw_auroc_counts)
         return data
 
     @classmethod
@@ -158,6 +169,8 @@ class Figures:
             clips=data["clips"],
             auroc=data["auroc"],
             auroc_counts=tuple(data["auroc_counts"]),
+            raw_auroc=data.get("raw_auroc"),
+            raw_auroc_counts=tuple(data.get("raw_auroc_counts", (0, 0))),
             unscored_pairs=data["unscored_pairs"],
             passed={name: Share.from_dict(share) for name, share in data["passed"].items()},
             null_reasons=data["null_reasons"],
@@ -184,6 +197,8 @@ def figures(outcomes: list[VariantOutcome], min_confidence: float) -> Figures:
     scored = [(a, b) for a, b in pairs if a is not None and b is not None]
     positives = [o.instance for o in in_sync if o.instance is not None]
     negatives = [o.instance for o in swaps if o.instance is not None]
+    raw_positives = [o.raw_instance for o in in_sync if o.raw_instance is not None]
+    raw_negatives = [o.raw_instance for o in swaps if o.raw_instance is not None]
     return Figures(
         clips=len(in_sync),
         within_close=Share.of([_within(o, CLOSE) for o in shifted]),
@@ -193,6 +208,8 @@ def figures(outcomes: list[VariantOutcome], min_confidence: float) -> Figures:
         confident_within_near=Share.of([_within(o, NEAR) for o in confident]),
         auroc=auroc(positives, negatives),
         auroc_counts=(len(positives), len(negatives)),
+        raw_auroc=auroc(raw_positives, raw_negatives),  # type: ignore[arg-type]
+        raw_auroc_counts=(len(raw_positives), len(raw_negatives)),
         matched_above_swapped=Share.of([a > b for a, b in scored]),
         unscored_pairs=len(pairs) - len(scored),
         passed={
@@ -238,11 +255,14 @@ class AlignmentReport:
     """``all`` and one entry per content kind."""
     unused_kinds: list[str] = field(default_factory=list)
     """Rows of the kinds manifest that named no evaluated input."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """The calibration the scores were read with (`curation.calibration.calibration_state`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
             "models": self.models,
+            "calibration": self.calibration,
             "config": self.config,
             "offsets": self.offsets,
             "inputs": self.inputs,
@@ -264,6 +284,7 @@ class AlignmentReport:
             excluded=[Exclusion.from_dict(e) for e in data["excluded"]],
             figures={group: Figures.from_dict(f) for group, f in data["figures"].items()},
             unused_kinds=data.get("unused_kinds", []),
+            calibration=data.get("calibration", {}),
         )
 
 
@@ -278,6 +299,12 @@ _ROWS: list[tuple[str, Any]] = [
         "instance AUROC, in-sync vs swapped",
         lambda f: "-" if f.auroc is None else f"{f.auroc:.2f} ({f.auroc_counts[0]} vs {f.auroc_counts[1]})",
     ),
+    (
+        "raw instance AUROC (as decoded, uncalibrated)",
+        lambda f: (
+            "-" if f.raw_auroc is None else f"{f.raw_auroc:.2f} ({f.raw_auroc_counts[0]} vs {f.raw_auroc_counts[1]})"
+        ),
+    ),
     ("own soundtrack above swapped (pairs)", lambda f: f.matched_above_swapped.cell()),
     ("pass: in-sync", lambda f: f.passed["in_sync"].cell()),
     ("pass: shifted, before re-alignment", lambda f: f.passed["shifted_before"].cell()),
@@ -291,8 +318,16 @@ _ROWS: list[tuple[str, Any]] = [
 def to_markdown(report: AlignmentReport) -> str:
     """The figures as a Markdown table (groups as columns), then the null reasons and the exclusions."""
     groups = list(report.figures)
+    state = report.calibration
+    scores = (
+        f"calibrated with `{state.get('file')}` (fitted {state.get('fitted')})"
+        if state.get("calibrated")
+        else "uncalibrated (the aligner's own normalisation: 0.5 is not chance)"
+    )
     lines = [
         f"# Alignment benchmark: profile `{report.profile}`",
+        "",
+        f"Aligner `{state.get('aligner', report.models.get('aligner'))}`, scores {scores}.",
         "",
         f"{len(report.inputs)} inputs; audio delays {', '.join(f'{o:+g}' for o in report.offsets)} s, each as a content "
         "shift (exact) and a container shift (measured); one swapped soundtrack per clip. Cells: share (count/total).",

@@ -20,11 +20,12 @@ from typing import Any
 from acav1m_hf import release, strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS, arrow_schema
 from curation import __version__, ledger
+from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.inputs import InputProblem, input_line
 from curation.plan import Unit
-from curation.profiles import profile_settings
+from curation.profiles import aligner_name, profile_settings
 from curation.records import CurationError, InputItem, InputLine, UnitFailure, UnitRecord
 from curation.writer import Store
 
@@ -180,6 +181,7 @@ def _report(
         "plan": fingerprint,
         "config": config.to_dict(),
         "profile_settings": profile_settings(config),
+        "calibration": calibration_state(aligner_name(config), config),
         "counts": {
             "inputs": {
                 "total": sum(totals.outcomes.values()),

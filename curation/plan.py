@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass
 from acav1m_hf import strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS
 from curation import __version__
+from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.inputs import InputProblem
-from curation.profiles import profile_settings
+from curation.profiles import aligner_name, profile_settings
 from curation.records import InputItem
 
 
@@ -71,6 +72,7 @@ def fingerprint(units: list[Unit], problems: list[InputProblem], config: Curatio
     head = {
         "config": config.to_dict(),
         "profile": profile_settings(config),
+        "calibration": calibration_state(aligner_name(config), config),
         "version": __version__,
         "schema": SCHEMA_VERSION,
     }

@@ -179,6 +179,19 @@ def profile_settings(config: CurationConfig) -> dict[str, Any]:
     return load_paper_settings().to_dict() if config.profile == "paper" else {}
 
 
+def aligner_name(config: CurationConfig) -> str:
+    """The name of ``config.profile``'s aligner, without loading any model (its calibration is looked up by it)."""
+    if config.profile == "cpu":
+        from curation.signal_aligner import SignalAligner
+
+        return SignalAligner.name
+    if config.profile == "paper":
+        from curation.models.imagebind_aligner import ImageBindAligner
+
+        return ImageBindAligner.name
+    raise ValueError(f"config: unknown profile {config.profile!r} (known: {', '.join(PROFILES)})")
+
+
 def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = None) -> Profile:
     """The profile named by ``config.profile`` (``overrides``: `PaperSettings` fields, plus ``config_file``)."""
     if config.profile == "cpu":

@@ -72,6 +72,9 @@ class Analysis:
     category_reason: str | None = "no classifier in this profile"
     embeddings: np.ndarray | None = None
     embedding_rows: list[str] = field(default_factory=list)
+    temporal_raw: list[float] | None = None
+    """The windows as the aligner measured them, when ``temporal_windows`` are calibrated (`curation.calibration`);
+    None when the windows are the aligner's own values."""
 
     @classmethod
     def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:
@@ -98,6 +101,7 @@ class Analysis:
             language=self.language.rounded(),
             instance=self.instance.rounded(),
             temporal_windows=None if self.temporal_windows is None else [round_score(w) for w in self.temporal_windows],
+            temporal_raw=None if self.temporal_raw is None else [round_score(w) for w in self.temporal_raw],
             sync_offset=round_score(self.sync_offset),
             sync_confidence=round_score(self.sync_confidence),
             heatmap=None if self.heatmap is None else np.round(np.asarray(self.heatmap, dtype=np.float64), DECIMALS),

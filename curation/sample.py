@@ -118,7 +118,8 @@ def alignment_metadata(decision: Decision, config: CurationConfig) -> dict[str, 
         "instance": _filter(analysis.instance, config.instance_threshold),
         "temporal": {**_filter(temporal, config.temporal_threshold), "windows": windows},
     }
-    filters["temporal"]["raw"] = None  # the windows are the raw values
+    # the raw value: the mean of the windows as the aligner measured them, when the windows are calibrated
+    filters["temporal"]["raw"] = round_score(window_mean(analysis.temporal_raw))
     flagged = flags({name: f["passed"] for name, f in filters.items()}, filters["instance"]["score"] is not None)
     return {
         **filters,

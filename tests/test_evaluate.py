@@ -122,6 +122,7 @@ def test_synthetic_report_swaps_different_soundtracks(tmp_path: Path) -> None:
     swaps = {o.clip: o.partner for o in report.variants if o.variant == SWAPPED}
     a, copy, b = (f"{path}#0" for path in inputs)
     assert swaps[a] == b and swaps[copy] == b and swaps[b] == a
+    assert {o.clip: o.recording for o in report.variants} == {a: a, copy: a, b: b}  # a copy is the same recording
     assert measured_delay(clips["a"].audio, clips["b"].audio, 1.0)[0] is None  # two different soundtracks
     assert [o.truth for o in report.variants if o.clip == a and o.variant == CONTENT_SHIFT] == [-0.44, 0.28]
     _check_figures(report)

@@ -4,8 +4,10 @@
 windows and offsets through `curation.models.imagebind.ImageBindEmbedder`.
 
 **Scores** (see docs/models.md): the raw value is a cosine in [-1, 1]; the
-normalised score is ``(cos + 1) / 2`` in [0, 1], compared with the configured
-threshold (0.5 by default, i.e. cos >= 0).
+normalised score is ``(cos + 1) / 2`` in [0, 1]. That only maps the range:
+0.5 is cos = 0, not chance (unrelated pairs sit near 0). A calibration
+fitted with real weights (`curation.calibration`) maps the raw cosine to
+P(matched) before any filter reads it; none ships for this aligner.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class AlignerSettings:
 
 
 def normalised(cos: float) -> float:
-    """The paper's "normalised cosine": ``(cos + 1) / 2``, mapping [-1, 1] onto [0, 1] (see docs/models.md)."""
+    """The paper's "normalised cosine": ``(cos + 1) / 2``, mapping [-1, 1] onto [0, 1]; uncalibrated (docs/models.md)."""
     return float(min(1.0, max(0.0, (cos + 1.0) / 2.0)))
 
 
@@ -88,6 +90,8 @@ class ImageBindAligner:
     * embeddings: rows ``audio``, ``visual`` and, with a caption, ``text``.
     """
 
+    name = "imagebind-alignment"
+
     def __init__(
         self,
         embedder: ImageBindEmbedder,
@@ -97,7 +101,6 @@ class ImageBindAligner:
         self.embedder = embedder
         self.settings = settings or AlignerSettings()
         self.labels = list(labels) if labels is not None else load_labels()
-        self.name = "imagebind-alignment"
         self.embedder_name = embedder.name
         self._label_vectors: Any = None
         self._lock = threading.Lock()

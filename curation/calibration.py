@@ -1,0 +1,204 @@
+"""Calibrated alignment scores: a logistic (Platt) map from an aligner's raw value to P(matched).
+
+An aligner's own normalisation says nothing about chance: a correlation of 0.5
+or a cosine of 0 is not the point where a clip's own soundtrack is as likely
+as another clip's. A calibration file, fitted by ``acav1m evaluate-alignment
+--fit-calibration`` on in-sync clips (matched) and the same clips with a
+swapped soundtrack (mismatched, as many), maps the raw value to the share of
+matched clips among those scoring it: 0.5 is "no better than chance between
+matched and mismatched", and the default threshold 0.5 keeps a clip only when
+it looks more like a matched clip than a mismatched one.
+
+Files are named after the aligner (``curation/calibration/<aligner name>.json``)
+and say which aligner they were fitted on, so another aligner's scores are
+never mapped with them. `curation.analyse` applies the map once, for every
+profile, to the rounded numbers of the aligner (`calibrate`); the raw value is
+kept in ``Score.raw`` (and the windows' in ``Analysis.temporal_raw``). Without a
+file the scores stay as the aligner normalises them and every release says
+they are uncalibrated (`calibration_state`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from curation.config import CurationConfig
+from curation.roles import Analysis, Score, round_score
+
+SHIPPED = Path(__file__).with_name("calibration")
+"""The calibration files shipped with the package, one per aligner."""
+FORMAT = 1
+UNCALIBRATED = "none"
+"""``CurationConfig.calibration`` value that turns calibration off (the aligner's own scores)."""
+ENVIRONMENT = "ACAV1M_CALIBRATION"
+"""A file or ``none``, used when the config names no calibration: the test suite sets ``none``, since its synthetic
+clips are not the real footage the shipped files were fitted on (tests that calibrate say so in their config)."""
+
+
+@dataclass(frozen=True)
+class PlattMap:
+    """``P(matched | raw) = 1 / (1 + exp(-(slope * raw + intercept)))``.
+
+    ``uninformative`` says why the fit found the raw value no better than chance
+    at telling matched from swapped clips out of sample: the score is then no
+    value (null, with that reason) rather than 0.5 for every clip, so that a
+    filter never passes a clip on evidence its aligner does not have.
+    """
+
+    slope: float
+    intercept: float
+    uninformative: str | None = None
+
+    def __call__(self, raw: float) -> float:
+        z = self.slope * raw + self.intercept
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    @property
+    def chance_raw(self) -> float | None:
+        """The raw value that maps to 0.5; None when the map is flat (the raw value told nothing apart)."""
+        return -self.intercept / self.slope if self.slope > 0 else None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One aligner's maps and where they came from (`provenance`: clips, counts, date, the fit's figures)."""
+
+    aligner: str
+    instance: PlattMap | None
+    temporal: PlattMap | None
+    """Applied to each 1-s window's value; None leaves the windows as the aligner gives them."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "aligner": self.aligner,
+            "instance": None if self.instance is None else _map_dict(self.instance),
+            "temporal": None if self.temporal is None else _map_dict(self.temporal),
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "calibration") -> Calibration:
+        """A calibration from its JSON object; an error naming ``source`` and what is wrong."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("aligner"), str):
+            raise ValueError(f"{source}: not a calibration file (needs format {FORMAT} and an 'aligner' name)")
+        maps = {}
+        for name in ("instance", "temporal"):
+            value = data.get(name)
+            if value is not None:
+                try:
+                    slope, intercept = float(value["slope"]), float(value["intercept"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{source}: {name} needs a numeric 'slope' and 'intercept'") from exc
+                if not (math.isfinite(slope) and math.isfinite(intercept)) or slope < 0:
+                    raise ValueError(f"{source}: {name} slope must be finite and >= 0, intercept finite")
+                reason = value.get("uninformative")
+                if reason is not None and not isinstance(reason, str):
+                    raise ValueError(f"{source}: {name} 'uninformative' must be a reason (text) or null")
+                maps[name] = PlattMap(slope, intercept, reason)
+            else:
+                maps[name] = None
+        return cls(data["aligner"], maps["instance"], maps["temporal"], dict(data.get("provenance") or {}))
+
+    def write(self, path: str | Path) -> None:
+        """Written with sorted keys and a final newline, so that the same fit gives the same bytes."""
+        text = json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def _map_dict(fitted: PlattMap) -> dict[str, Any]:
+    return {k: v for k, v in asdict(fitted).items() if k != "uninformative" or v is not None}
+
+
+def read_calibration(path: str | Path) -> Calibration:
+    """The calibration in ``path``; an error naming the file when it cannot be read or is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the calibration file: {exc}") from exc
+    return Calibration.from_dict(data, source=str(path))
+
+
+def calibration_path(aligner: str, config: CurationConfig) -> Path | None:
+    """The file that calibrates ``aligner``: ``config.calibration``, else `ENVIRONMENT`, else the shipped one, if any."""
+    chosen = config.calibration or os.environ.get(ENVIRONMENT) or None
+    if chosen == UNCALIBRATED:
+        return None
+    if chosen:
+        return Path(chosen)
+    shipped = SHIPPED / f"{aligner}.json"
+    return shipped if shipped.is_file() else None
+
+
+def calibration_for(aligner: str, config: CurationConfig) -> Calibration | None:
+    """The calibration of ``aligner`` (None: uncalibrated); a file fitted on another aligner is an error."""
+    path = calibration_path(aligner, config)
+    if path is None:
+        return None
+    calibration = _read_cached(str(path.resolve()))
+    if calibration.aligner != aligner:
+        raise ValueError(
+            f"{path}: fitted on aligner {calibration.aligner!r}, not {aligner!r}: "
+            "refit it with acav1m evaluate-alignment --fit-calibration (docs/alignment.md)"
+        )
+    return calibration
+
+
+@lru_cache(maxsize=16)
+def _read_cached(path: str) -> Calibration:
+    return read_calibration(path)
+
+
+def calibration_state(aligner: str, config: CurationConfig) -> dict[str, Any]:
+    """What a release records of its scores' calibration (``report.json``, the card, the run's fingerprint)."""
+    path = calibration_path(aligner, config)
+    calibration = calibration_for(aligner, config)
+    if calibration is None:
+        return {"aligner": aligner, "calibrated": False, "file": None, "sha256": None, "fitted": None}
+    return {
+        "aligner": aligner,
+        "calibrated": True,
+        "file": path.name if path.parent.resolve() == SHIPPED.resolve() else str(path),  # type: ignore[union-attr]
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),  # type: ignore[union-attr]
+        "fitted": calibration.provenance.get("date"),
+    }
+
+
+def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
+    """The analysis with its instance score and windows mapped to P(matched), raw values kept beside them.
+
+    The instance map reads ``Score.raw``; the temporal map reads each window's
+    value. An uninformative map gives no value, with its reason. Language is
+    left as it is (no benchmark variant tells a matching caption from
+    another). Apply it to rounded numbers (`Analysis.rounded`), and round
+    again, so that every machine maps the same inputs.
+    """
+    if calibration is None:
+        return analysis
+    instance, windows, raw_windows = analysis.instance, analysis.temporal_windows, analysis.temporal_raw
+    temporal_reason, fitted = analysis.temporal_reason, calibration.instance
+    if fitted is not None and instance.raw is not None:
+        score = None if fitted.uninformative else round_score(fitted(instance.raw))
+        instance = Score(score, instance.raw, _reason(calibration, "instance") if score is None else instance.reason)
+    fitted = calibration.temporal
+    if fitted is not None and windows is not None:
+        raw_windows = windows
+        windows = None if fitted.uninformative else [round_score(fitted(w)) for w in windows]  # type: ignore[misc]
+        temporal_reason = _reason(calibration, "temporal") if windows is None else temporal_reason
+    return replace(
+        analysis, instance=instance, temporal_windows=windows, temporal_reason=temporal_reason, temporal_raw=raw_windows
+    )
+
+
+def _reason(calibration: Calibration, name: str) -> str:
+    fitted = getattr(calibration, name)
+    return f"calibration of {calibration.aligner}: {fitted.uninformative}"

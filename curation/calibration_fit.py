@@ -1,0 +1,173 @@
+"""Fitting a calibration (`curation.calibration`) on an alignment benchmark's matched and swapped clips.
+
+The fit is Platt's: a logistic regression of "matched" on the raw value, with
+Platt's smoothed targets ``(n+ + 1) / (n+ + 2)`` and ``1 / (n- + 2)`` so that
+separable data (a good aligner on a few clips) still gives a finite slope, by
+Newton's method from a fixed start (deterministic). The slope is held at 0 or
+above: a map that turned higher raw evidence into a lower score would be fitted
+to the noise of a handful of clips, not a property of the aligner; when the
+data ask for a negative slope the map is flat at the matched share, and its
+file says so (``chance_raw`` null).
+
+The figures it records are in-sample (the fit's own clips) and
+leave-one-recording-out: each recording's clips (a clip and any other whose
+soundtrack is the same recording) scored by a map fitted without them, so that
+no clip is judged by a fit that saw it or its copies. A map whose
+leave-one-recording-out AUROC is not above 0.5 (in-sample when only one
+recording remains to fit on) is marked uninformative: its scores become
+null with the reason, never a number that looks like evidence.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curation.calibration import Calibration, PlattMap
+from curation.evaluate_report import IN_SYNC, SWAPPED, AlignmentReport, auroc
+
+NEWTON_STEPS = 50
+TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class Example:
+    """One raw value with its truth (matched or swapped) and the recording it came from (the left-out group)."""
+
+    raw: float
+    matched: bool
+    recording: str
+
+
+def fit_platt(raws: list[float], matched: list[bool]) -> PlattMap:
+    """Platt's logistic map of ``raws`` onto P(matched), slope >= 0; an error when either class is missing."""
+    x = np.asarray(raws, np.float64)
+    y = np.asarray(matched, bool)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if not positives or not negatives:
+        raise ValueError(f"calibration: needs matched and swapped examples, got {positives} and {negatives}")
+    target = np.where(y, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    flat = PlattMap(0.0, float(np.log(target.mean() / (1 - target.mean()))))
+    slope, intercept = _newton(x, target)
+    if slope <= 0:
+        return flat
+    return PlattMap(slope, intercept)
+
+
+def _newton(x: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood (slope, intercept) of the logistic model for soft ``target``s, by damped Newton steps."""
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    w = np.zeros(2)
+    for _ in range(NEWTON_STEPS):
+        p = 1 / (1 + np.exp(-(design @ w)))
+        gradient = design.T @ (p - target)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        w = w - step
+        if np.max(np.abs(step)) < TOLERANCE:
+            break
+    return float(w[0]), float(w[1])
+
+
+def fit_figures(examples: list[Example], fitted: PlattMap) -> dict[str, Any]:
+    """In-sample and leave-one-recording-out figures of the map: log loss, Brier score, accuracy at 0.5, AUROC."""
+    truth = [e.matched for e in examples]
+    in_sample = [fitted(e.raw) for e in examples]
+    out = []
+    recordings = sorted({e.recording for e in examples})
+    for recording in recordings:
+        rest = [e for e in examples if e.recording != recording]
+        try:
+            held = fit_platt([e.raw for e in rest], [e.matched for e in rest])
+        except ValueError:  # the rest lacks a class: this recording cannot be scored out of sample
+            held = None
+        out += [(i, None if held is None else held(e.raw)) for i, e in enumerate(examples) if e.recording == recording]
+    scored = [(truth[i], p) for i, p in sorted(out) if p is not None]
+    return {
+        "recordings": len(recordings),
+        "in_sample": _scores(truth, in_sample),
+        "leave_one_recording_out": _scores([t for t, _ in scored], [p for _, p in scored]),
+        "leave_one_recording_out_unscored": len(examples) - len(scored),
+    }
+
+
+def _scores(truth: list[bool], p: list[float]) -> dict[str, float | int | None]:
+    if not truth:
+        return {"examples": 0, "log_loss": None, "brier": None, "accuracy_at_half": None, "auroc": None}
+    y, q = np.asarray(truth, np.float64), np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return {
+        "examples": len(truth),
+        "log_loss": _r(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))),
+        "brier": _r(np.mean((q - y) ** 2)),
+        "accuracy_at_half": _r(np.mean((q > 0.5) == (y == 1))),
+        "auroc": None if (a := auroc(list(q[y == 1]), list(q[y == 0]))) is None else _r(a),
+    }
+
+
+def _r(value: float) -> float:
+    return round(float(value), 6)
+
+
+def examples(report: AlignmentReport) -> tuple[list[Example], list[Example]]:
+    """The instance and per-window examples: in-sync clips matched, swapped ones not, raw values as decoded."""
+    instance, windows = [], []
+    for o in report.variants:
+        if o.variant not in (IN_SYNC, SWAPPED):
+            continue
+        matched = o.variant == IN_SYNC
+        if o.raw_instance is not None:
+            instance.append(Example(o.raw_instance, matched, o.recording))
+        windows += [Example(w, matched, o.recording) for w in o.raw_windows or []]
+    return instance, windows
+
+
+def _today(today: datetime.date | None) -> str:
+    return (today or datetime.datetime.now(datetime.UTC).date()).isoformat()
+
+
+def fit_calibration(report: AlignmentReport, today: datetime.date | None = None) -> Calibration:
+    """The calibration of the report's aligner, from its in-sync and swapped clips, with its provenance."""
+    aligner = report.models.get("aligner")
+    if not aligner:
+        raise ValueError("calibration: the report names no aligner")
+    instance, windows = examples(report)
+    maps, fits = {}, {}
+    for name, group in (("instance", instance), ("temporal", windows)):
+        try:
+            maps[name] = fit_platt([e.raw for e in group], [e.matched for e in group])
+        except ValueError as exc:
+            if name == "instance":
+                raise ValueError(f"{exc} (instance scores of in-sync and swapped clips)") from exc
+            maps[name] = None  # no windows (clips shorter than one, or an aligner without them): left as they are
+            continue
+        figures = fit_figures(group, maps[name])
+        held_out = figures["leave_one_recording_out"]["auroc"]
+        judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
+        scope = "leave-one-recording-out" if held_out is not None else "in-sample"
+        if maps[name].slope <= 0 or judged is None or judged <= 0.5:
+            shown = "none" if judged is None else f"{judged:.2f}"
+            reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
+            maps[name] = PlattMap(maps[name].slope, maps[name].intercept, reason)
+        fits[name] = {
+            "matched": sum(e.matched for e in group),
+            "swapped": sum(not e.matched for e in group),
+            "slope": _r(maps[name].slope),
+            "intercept": _r(maps[name].intercept),
+            "chance_raw": None if maps[name].chance_raw is None else _r(maps[name].chance_raw),
+            "informative": maps[name].uninformative is None,
+            **figures,
+        }
+    provenance = {
+        "date": _today(today),
+        "method": "Platt (logistic, smoothed targets, slope >= 0); acav1m evaluate-alignment --fit-calibration",
+        "profile": report.profile,
+        "models": report.models,
+        "offsets": report.offsets,
+        "inputs": report.inputs,
+        "clips": sorted({o.clip for o in report.variants if o.variant == IN_SYNC}),
+        "fits": fits,
+    }
+    return Calibration(aligner, maps["instance"], maps["temporal"], provenance)

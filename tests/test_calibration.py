@@ -1,0 +1,197 @@
+"""Calibrated scores: the Platt fit, the map applied once in the model stages, the file, and the benchmark's fit."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.check_alignment_report import problems
+from curation.analyse import run_model_stages
+from curation.calibration import (
+    ENVIRONMENT,
+    SHIPPED,
+    Calibration,
+    PlattMap,
+    calibrate,
+    calibration_for,
+    calibration_path,
+    calibration_state,
+    read_calibration,
+)
+from curation.calibration_fit import fit_calibration, fit_platt
+from curation.cli import main
+from curation.config import CurationConfig
+from curation.evaluate_report import IN_SYNC, SWAPPED, AlignmentReport, VariantOutcome
+from curation.profiles import Profile, aligner_name
+from curation.roles import Analysis, Score
+from curation.sample import alignment_metadata
+from curation.signal_aligner import SignalAligner
+from tests.conftest import SAMPLE_DATA, TEST_MEDIA
+from tests.synthetic import make_clip
+
+
+def test_fit_recovers_a_known_logistic_map() -> None:
+    rng = np.random.default_rng(0)
+    raws = rng.uniform(-1, 1, 20_000)
+    matched = rng.random(raws.size) < 1 / (1 + np.exp(-(4 * raws - 1)))
+    fitted = fit_platt(list(raws), list(matched))
+    assert fitted.slope == pytest.approx(4, abs=0.2) and fitted.intercept == pytest.approx(-1, abs=0.1)
+    assert fitted.chance_raw == pytest.approx(0.25, abs=0.03)
+    assert fit_platt(list(raws), list(matched)) == fitted  # deterministic
+
+
+def test_separable_data_give_platts_smoothed_targets() -> None:
+    """Two matched at raw 1, two swapped at 0: Platt's targets 3/4 and 1/4, met exactly by a finite slope."""
+    fitted = fit_platt([1.0, 1.0, 0.0, 0.0], [True, True, False, False])
+    assert fitted(1.0) == pytest.approx(0.75, abs=1e-9) and fitted(0.0) == pytest.approx(0.25, abs=1e-9)
+    assert fitted.slope == pytest.approx(2 * math.log(3)) and fitted.chance_raw == pytest.approx(0.5)
+
+
+def test_a_reversed_relation_gives_a_flat_map_at_chance() -> None:
+    fitted = fit_platt([0.9, 0.8, 0.1, 0.2], [False, False, True, True])
+    assert fitted.slope == 0 and fitted(0.9) == pytest.approx(0.5) and fitted.chance_raw is None
+    with pytest.raises(ValueError, match="needs matched and swapped examples, got 2 and 0"):
+        fit_platt([0.1, 0.2], [True, True])
+
+
+def _analysis(raw: float, windows: list[float]) -> Analysis:
+    return replace(
+        Analysis.missing("unused"), instance=Score(0.123, raw), temporal_windows=windows, temporal_reason=None
+    )
+
+
+def test_calibrate_maps_scores_and_keeps_the_raw_values() -> None:
+    fitted = PlattMap(2 * math.log(3), -math.log(3))
+    calibration = Calibration("signal-v1", fitted, PlattMap(1.0, -0.25))
+    out = calibrate(_analysis(0.5, [0.25, 1.25]), calibration)
+    assert out.instance.score == 0.5 and out.instance.raw == 0.5  # raw 0.5 is this map's chance point
+    assert calibrate(_analysis(1.0, [0.25]), calibration).instance.score == 0.75
+    assert out.temporal_windows == [0.5, round(1 / (1 + math.exp(-1)), 4)] and out.temporal_raw == [0.25, 1.25]
+    assert calibrate(_analysis(0.5, [0.25]), None) == _analysis(0.5, [0.25])
+    metadata = alignment_metadata(_decision(out), CurationConfig())
+    assert metadata["instance"]["raw"] == 0.5 and metadata["temporal"]["raw"] == 0.75  # mean of the raw windows
+    assert metadata["instance"]["passed"] and metadata["temporal"]["passed"]
+
+
+def test_an_uninformative_map_gives_no_score_with_its_reason() -> None:
+    flat = PlattMap(0.0, 0.0, "raw value tells in-sync from swapped clips no better than chance")
+    out = calibrate(_analysis(0.7, [0.3]), Calibration("signal-v1", flat, flat))
+    assert out.instance.score is None and out.instance.raw == 0.7 and out.temporal_windows is None
+    assert (
+        out.instance.reason
+        == "calibration of signal-v1: raw value tells in-sync from swapped clips no better than chance"
+    )
+    assert out.temporal_reason == out.instance.reason and out.temporal_raw == [0.3]
+    metadata = alignment_metadata(_decision(out), CurationConfig())
+    assert metadata["flags"] == ["instance"] and metadata["temporal"]["passed"] is None  # no evidence, no pass
+
+
+def _decision(analysis: Analysis):
+    from curation.analyse import Decision
+
+    return Decision(make_clip(seconds=2.0), analysis, None, None, "n/a", False)
+
+
+def test_the_file_round_trips_and_bad_files_are_named(tmp_path: Path) -> None:
+    calibration = Calibration("signal-v1", PlattMap(1.5, -0.2), None, {"date": "2026-12-02", "clips": ["a#0"]})
+    path = tmp_path / "c.json"
+    calibration.write(path)
+    assert read_calibration(path) == calibration
+    first = path.read_bytes()
+    read_calibration(path).write(path)
+    assert path.read_bytes() == first
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**calibration.to_dict(), "instance": {"slope": -1, "intercept": 0}}))
+    with pytest.raises(ValueError, match=f"{bad}: instance slope must be finite and >= 0"):
+        read_calibration(bad)
+    bad.write_text("[]")
+    with pytest.raises(ValueError, match="not a calibration file"):
+        read_calibration(bad)
+    with pytest.raises(ValueError, match="fitted on aligner 'signal-v1', not 'cues-v1'"):
+        calibration_for("cues-v1", CurationConfig(calibration=str(path)))
+
+
+def test_the_shipped_file_is_the_default_and_the_paper_profile_is_uncalibrated(monkeypatch) -> None:
+    monkeypatch.delenv(ENVIRONMENT)
+    config = CurationConfig()
+    assert calibration_path("signal-v1", config) == SHIPPED / "signal-v1.json"
+    shipped = calibration_state("signal-v1", config)
+    assert shipped["calibrated"] and shipped["file"] == "signal-v1.json" and len(shipped["sha256"]) == 64
+    assert read_calibration(SHIPPED / "signal-v1.json").provenance["fits"]["instance"]["recordings"] >= 2
+    paper = aligner_name(CurationConfig(profile="paper"))
+    assert paper == "imagebind-alignment" and calibration_state(paper, config)["calibrated"] is False  # no weights
+    assert calibration_path("signal-v1", CurationConfig(calibration="none")) is None
+
+
+def test_the_model_stages_apply_the_calibration_once(tmp_path: Path) -> None:
+    path = tmp_path / "signal-v1.json"
+    Calibration("signal-v1", PlattMap(3.0, -1.0), PlattMap(2.0, -0.5)).write(path)
+    clip = make_clip(seconds=4.0, seed=3)
+    profile = Profile("cpu", aligner=SignalAligner())
+    plain = run_model_stages([clip], profile, CurationConfig(calibration="none"))[0].decision.analysis
+    mapped = run_model_stages([clip], profile, CurationConfig(calibration=str(path)))[0].decision.analysis
+    assert mapped.instance.raw == plain.instance.raw is not None
+    assert mapped.instance.score == round(1 / (1 + math.exp(-(3.0 * plain.instance.raw - 1.0))), 4)
+    assert mapped.temporal_raw == plain.temporal_windows
+    assert mapped.temporal_windows == [round(1 / (1 + math.exp(-(2.0 * w - 0.5))), 4) for w in plain.temporal_windows]
+
+
+def _outcome(clip: str, variant: str, raw: float, recording: str) -> VariantOutcome:
+    return VariantOutcome(
+        clip, "unknown", variant, 0.0, None, None, None, None, None, None, None, None, None, False, [], False, False,
+        recording=recording, raw_instance=raw, raw_windows=[raw],
+    )  # fmt: skip
+
+
+def _report(outcomes: list[VariantOutcome]) -> AlignmentReport:
+    return AlignmentReport("cpu", {"aligner": "signal-v1"}, {}, [0.2], ["x"], outcomes, [], {})
+
+
+def test_the_fit_is_judged_leaving_each_recording_out() -> None:
+    good = [
+        _outcome(f"r{i}#0", variant, raw, f"r{i}#0")
+        for i in range(4)
+        for variant, raw in ((IN_SYNC, 0.6 + 0.05 * i), (SWAPPED, 0.1 + 0.05 * i))
+    ]
+    calibration = fit_calibration(_report(good))
+    fit = calibration.provenance["fits"]["instance"]
+    assert fit["recordings"] == 4 and fit["matched"] == fit["swapped"] == 4
+    assert fit["leave_one_recording_out"]["auroc"] == 1.0 and fit["informative"]
+    assert calibration.instance.uninformative is None and calibration.instance(0.7) > 0.5 > calibration.instance(0.2)
+    noise = [replace(o, raw_instance=0.5, raw_windows=[0.5]) for o in good]
+    flat = fit_calibration(_report(noise))
+    assert flat.instance.uninformative and "no better than chance" in flat.instance.uninformative
+    assert not flat.provenance["fits"]["temporal"]["informative"]
+
+
+def test_evaluate_alignment_fits_a_calibration_file(tmp_path: Path, capsys) -> None:
+    out, path = tmp_path / "report", tmp_path / "signal-v1.json"
+    argv = [str(SAMPLE_DATA), str(TEST_MEDIA), "-o", str(out), "--clip-seconds", "5", "--offsets", "0.36"]
+    assert main(["evaluate-alignment", *argv, "--fit-calibration", str(path)]) == 0
+    calibration = read_calibration(path)
+    report = AlignmentReport.from_dict(json.loads((out / "report.json").read_text()))
+    in_sync = [o for o in report.variants if o.variant == IN_SYNC]
+    fit = calibration.provenance["fits"]["instance"]
+    assert calibration.aligner == "signal-v1" and fit["matched"] == len(
+        [o for o in in_sync if o.raw_instance is not None]
+    )
+    assert fit["swapped"] == len([o for o in report.variants if o.variant == SWAPPED and o.raw_instance is not None])
+    assert fit["recordings"] == len({o.recording for o in in_sync})
+    assert calibration.provenance["clips"] == sorted(o.clip for o in in_sync)
+    assert f"{path}: calibration of signal-v1" in capsys.readouterr().out
+    assert main(["evaluate-alignment", *argv, "--fit-calibration", str(path)]) == 2  # not overwritten
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+    assert problems(report.to_dict()) == []  # the checker CI runs, on a report it generated
+    broken = report.to_dict()
+    broken["figures"]["all"]["raw_auroc"] = 1.5
+    broken["figures"]["all"]["within_near"] = {"count": 3, "total": 0, "value": None}
+    assert problems(broken) == [
+        "figures['all'].within_near: nothing counted (total 0)",
+        "figures['all'].raw_auroc: 1.5 is outside [0, 1]",
+    ]
