@@ -18,6 +18,7 @@ from acav1m_hf.hub import push_release
 from acav1m_hf.maintain import versions
 from acav1m_hf.maintain.diff import diff_releases
 from acav1m_hf.maintain.remove import remove_videos
+from acav1m_hf.maintain.staging import STAGING
 from acav1m_hf.maintain.subset import write_subset
 from tests.conftest import COMMIT, REPO_ID, SAMPLE_DATA, release_files
 
@@ -141,3 +142,10 @@ def test_maintenance_refuses_a_release_under_another_schema(command: list[str], 
     assert f"{release_copy}: written under schema 0.9 (acav1m {report['acav1m_version']})" in error, error
     assert "this acav1m writes schema 1.0" in error and "release version 2.0.0" in error
     assert release_files(release_copy) == before
+
+
+def test_a_folder_with_an_edit_left_pending_is_not_pushed(release_copy: Path, hub: SimpleNamespace) -> None:
+    (release_copy / STAGING).mkdir()
+    with pytest.raises(ValueError, match=r"an edit that a kill interrupted is pending \(\.maintain/\)"):
+        push_release(release_copy, REPO_ID)
+    hub.api.upload_folder.assert_not_called()
