@@ -49,7 +49,7 @@ from curation.engines.work import Engine
 from curation.extend_release import Extension, write_extension
 from curation.inputs import InputProblem, read_inputs
 from curation.manifest import DEFAULT_URL_TEMPLATE
-from curation.plan import fingerprint, plan, settings
+from curation.plan import Unit, fingerprint, plan, settings
 from curation.records import CurationError, InputItem, Sample
 from curation.redact import redact_url
 from curation.run import UnitJob
@@ -186,7 +186,7 @@ def _against_release(
     return kept, fresh + seen, bool(fresh)
 
 
-def _start(store: Store, planned: str, units: list[Any]) -> None:
+def _start(store: Store, planned: str, units: list[Unit]) -> None:
     """Keep the scratch ledger of this same extension (a rerun resumes it); drop one of other inputs or settings.
 
     Failed units' records go, so that they are tried again."""
@@ -205,7 +205,7 @@ def _release_keys(root: Path) -> set[str]:
     return {key for path in paths for key in pq.read_table(path, columns=["key"])["key"].to_pylist()}
 
 
-def _new_keys(store: Store, units: list[Any]) -> set[str]:
+def _new_keys(store: Store, units: list[Unit]) -> set[str]:
     return {row["key"] for unit in units for row in ledger.read_done(store, unit).rows}
 
 

@@ -67,10 +67,7 @@ def write_extension(
 
     staging = Staging(root)
     existing = release.list_shards(root)
-    next_n = {
-        split: 1 + max(int(release.SHARD_PATTERN.match(p.name)["n"]) for p in paths)
-        for split, paths in existing.items()
-    }  # type: ignore[index]
+    next_n = {split: 1 + max(_number(p.name) for p in paths) for split, paths in existing.items()}
     totals = Totals()
     rows: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
     added: dict[str, list[FileFacts]] = {split: [] for split in SPLITS}
@@ -131,6 +128,13 @@ def write_extension(
     staging.write(versions.CHANGELOG, versions.add_entry(old_changelog, version, date, extension.changelog_text()))
     staging.commit([])
     return extension
+
+
+def _number(name: str) -> int:
+    """``n`` of a shard named ``{split}-{n:05d}.tar`` (`acav1m_hf.release.list_shards` lists only such names)."""
+    match = release.SHARD_PATTERN.match(name)
+    assert match is not None, name
+    return int(match["n"])
 
 
 def _report_with(report: dict[str, Any], totals: Totals, version: str, date: str) -> dict[str, Any]:
