@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from acav1m_hf.facts import ReleaseFacts
+from acav1m_hf.lock import output_lock
 from acav1m_hf.maintain.remove import REMOVALS
+from acav1m_hf.maintain.staging import STAGING
 from acav1m_hf.maintain.versions import CHANGELOG
 from acav1m_hf.maintain.versions import entry as changelog_entry
 from acav1m_hf.release import CARD, CROISSANT, DATA_DIR, INPUTS, METADATA_DIR, REPORT, list_shards, shard_split
@@ -75,11 +77,31 @@ def push_release(
     ``CHANGELOG.md`` entry (or says it is the first release), and with ``tag`` the commit is tagged
     ``v{version}`` (``create_tag``), so ``load_dataset(repo_id, revision="v1.1.0")`` reads that version. A
     version whose tag is already on the Hub is refused before anything is uploaded.
-    ``api`` is an ``HfApi``-like object (default: ``HfApi(token=token)``).
+    ``api`` is an ``HfApi``-like object (default: ``HfApi(token=token)``). The folder's lock (`acav1m_hf.lock`) is
+    held throughout, so no ``acav1m remove`` or ``extend`` switches files in while they are uploaded.
     """
     root = Path(root)
     if not (root / CARD).is_file():
         raise FileNotFoundError(f"{root}: no {CARD} (dataset card); is this a release folder?")
+    with output_lock(root):  # no edit switches files in while they are validated and uploaded
+        return _push(root, repo_id, token, private, revision, commit_message, validate, tag, api)
+
+
+def _push(
+    root: Path,
+    repo_id: str,
+    token: str | None,
+    private: bool,
+    revision: str | None,
+    commit_message: str | None,
+    validate: bool,
+    tag: bool,
+    api: Any,
+) -> str:
+    if (root / STAGING).exists():
+        raise ValueError(
+            f"{root}: an edit that a kill interrupted is pending ({STAGING}/); rerun that acav1m remove or extend first"
+        )
     if not list_shards(root):
         raise FileNotFoundError(f"{root}/{DATA_DIR}: no shards named {{split}}-NNNNN.tar")
     if validate:

@@ -57,6 +57,37 @@ def _curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extend(args: argparse.Namespace) -> int:
+    from curation.engines import make_engine
+    from curation.extend import extend, recorded_config
+
+    overrides = {
+        "profile": args.profile,
+        "device": args.device,
+        "clip_seconds": args.clip_seconds,
+        "shard_max_samples": args.shard_max_samples,
+        "shard_max_bytes": args.shard_max_bytes,
+        "keep_flagged": True if args.keep_flagged else None,
+    }
+    base = CurationConfig.from_file(args.config) if args.config else recorded_config(args.release)
+    result = extend(
+        args.release,
+        args.inputs,
+        base.with_overrides(**overrides),
+        date=args.date,
+        engine=make_engine(args.engine, address=args.ray_address, workers=args.workers),
+        fetch=_fetch_options(args),
+        url_template=check_template(args.url_template),
+    )
+    if result.recovered:
+        print(f"{args.release}: an interrupted edit was {result.recovered}")
+    if result.extension is None:
+        print(f"{args.release}: every input is already in the release; nothing to do")
+    else:
+        print(f"{args.release}: version {result.version}: {result.extension.changelog_text()}")
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     from curation.fetch_run import FETCHED, fetch_inputs
 
@@ -199,6 +230,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="fetch cache of segments fetched with yt-dlp (default ~/.cache/acav1m/fetch)")
     _add_fetch_arguments(p)
     p.set_defaults(run=_curate, resumable=True)
+
+    p = commands.add_parser("extend", help="curate new inputs into new shards of a release, as a new minor version")
+    p.add_argument("release", help="the release folder to extend")
+    p.add_argument("inputs", nargs="+", help="video files, folders (recursive) or manifests (.csv, .jsonl, .parquet)")
+    p.add_argument("--config", help="settings file (default: the release's own settings, from its report.json)")
+    p.add_argument("--profile", help="model profile; must be the release's")
+    p.add_argument("--device", help="torch device; must be the release's")
+    p.add_argument("--clip-seconds", type=float)
+    p.add_argument("--shard-max-samples", type=int)
+    p.add_argument("--shard-max-bytes", type=int)
+    p.add_argument("--keep-flagged", action="store_true")
+    p.add_argument("--date", help="the date recorded (YYYY-MM-DD; default: today, UTC)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--cache-dir", help="fetch cache of segments fetched with yt-dlp (default ~/.cache/acav1m/fetch)")
+    _add_fetch_arguments(p)
+    p.set_defaults(run=_extend, resumable=True)
 
     p = commands.add_parser("fetch", help="fetch the segments a manifest names into a cache, without curating")
     p.add_argument("inputs", nargs="+", help="manifests (.csv, .jsonl, .parquet), video URLs")

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import io
 import tarfile
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,9 @@ from curation.plan import Unit
 from curation.records import InputLine, PartRecord, Sample, UnitRecord
 from curation.writer import Store
 
+NEAR_DUPLICATE = "near_duplicate"
+"""The rejection reason of a near-duplicate clip."""
+
 
 def sample_vector(sample: Sample) -> str | None:
     """A written clip's audio-visual direction as base64 float16, for its unit's record; None if it has none."""
@@ -46,17 +50,25 @@ def sample_vector(sample: Sample) -> str | None:
     return base64.b64encode(clip_vector(embeddings, rows).astype(np.float16).tobytes()).decode("ascii")
 
 
-def deduplicate(store: Store, units: list[Unit], config: CurationConfig) -> int:
-    """Remove near-duplicates from the finished ``units`` (in plan order); return how many were removed."""
+def deduplicate(
+    store: Store, units: list[Unit], config: CurationConfig, earlier: Iterable[tuple[str, str]] = ()
+) -> int:
+    """Remove near-duplicates from the finished ``units`` (in plan order); return how many were removed.
+
+    ``earlier``: (key, `sample_vector`) of kept clips that come before the units and are never removed (the clips of
+    the release that ``acav1m extend`` extends)."""
     if config.dedup_threshold is None:
         return 0
     keys: list[str] = []
     vectors: list[np.ndarray] = []
+    for key, encoded in earlier:
+        keys.append(key)
+        vectors.append(_decoded(encoded))
     for unit in units:
         record = ledger.read_done(store, unit)
         for key, encoded in sorted(record.vectors.items() if record else []):
             keys.append(key)
-            vectors.append(np.frombuffer(base64.b64decode(encoded), dtype=np.float16).astype(np.float32))
+            vectors.append(_decoded(encoded))
     duplicates = near_duplicates(keys, np.stack(vectors), config.dedup_threshold) if keys else {}
     removed = 0
     for unit in units:
@@ -64,40 +76,65 @@ def deduplicate(store: Store, units: list[Unit], config: CurationConfig) -> int:
         drop = {row["key"] for row in record.rows} & set(duplicates) if record else set()
         if not record or not drop:
             continue
-        ledger.write_record(store, _without(store, record, {key: duplicates[key] for key in sorted(drop)}))
+        of = {key: duplicates[key] for key in sorted(drop)}
+        ledger.write_record(store, _without(store, record, set(of), NEAR_DUPLICATE, of))
         removed += len(drop)
     return removed
 
 
-def _without(store: Store, record: UnitRecord, duplicates: dict[str, tuple[str, float]]) -> UnitRecord:
-    """The unit's record once its ``duplicates`` are removed from its parts (rewritten) and counted as rejected."""
+def drop_clips(store: Store, units: list[Unit], keys: set[str], reason: str) -> int:
+    """Remove the clips ``keys`` from the finished ``units``, as near-duplicates are removed, counted as rejected for
+    ``reason`` (``acav1m extend``: a new clip whose key the release already holds); return how many."""
+    removed = 0
+    for unit in units:
+        record = ledger.read_done(store, unit)
+        drop = {row["key"] for row in record.rows} & keys if record else set()
+        if record and drop:
+            ledger.write_record(store, _without(store, record, drop, reason))
+            removed += len(drop)
+    return removed
+
+
+def _decoded(encoded: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(encoded), dtype=np.float16).astype(np.float32)
+
+
+def _without(
+    store: Store,
+    record: UnitRecord,
+    drop: set[str],
+    reason: str,
+    duplicates: Mapping[str, tuple[str, float]] | None = None,
+) -> UnitRecord:
+    """The unit's record once the clips ``drop`` are removed from its parts (rewritten) and counted as rejected for
+    ``reason``; ``duplicates`` names the clip each near-duplicate duplicates."""
     parts = []
     for part in record.parts:
-        kept = _rewrite_part(store, ledger.part_file(part.part), set(duplicates))
+        kept = _rewrite_part(store, ledger.part_file(part.part), drop)
         if kept is not None:
             parts.append(PartRecord(part.part, *kept))
-    gone = [row for row in record.rows if row["key"] in duplicates]
+    gone = [row for row in record.rows if row["key"] in drop]
     clips = dict(record.clips)
     clips["kept"] = clips.get("kept", 0) - len(gone)
-    clips["near_duplicate"] = clips.get("near_duplicate", 0) + len(gone)
+    clips[reason] = clips.get(reason, 0) + len(gone)
     return replace(
         record,
         parts=parts,
-        rows=[row for row in record.rows if row["key"] not in duplicates],
+        rows=[row for row in record.rows if row["key"] not in drop],
         clips=clips,
-        inputs=[_less(line, sum(1 for row in gone if _cut_from(row, line))) for line in record.inputs],
-        vectors={key: v for key, v in record.vectors.items() if key not in duplicates},
-        duplicates={**record.duplicates, **{key: list(of) for key, of in duplicates.items()}},
+        inputs=[_less(line, sum(1 for row in gone if _cut_from(row, line)), reason) for line in record.inputs],
+        vectors={key: v for key, v in record.vectors.items() if key not in drop},
+        duplicates={**record.duplicates, **{key: list(of) for key, of in (duplicates or {}).items()}},
     )
 
 
-def _less(line: InputLine, lost: int) -> InputLine:
-    """An input's line with ``lost`` of its clips removed as near-duplicates (rejected once none is left)."""
+def _less(line: InputLine, lost: int, reason: str) -> InputLine:
+    """An input's line with ``lost`` of its clips removed for ``reason`` (rejected once none is left)."""
     if not lost:
         return line
-    rejected = {**line.clips_rejected, "near_duplicate": line.clips_rejected.get("near_duplicate", 0) + lost}
+    rejected = {**line.clips_rejected, reason: line.clips_rejected.get(reason, 0) + lost}
     line = replace(line, clips=line.clips - lost, clips_rejected=rejected)
-    return replace(line, outcome="rejected", reason="near_duplicate") if line.clips == 0 else line
+    return replace(line, outcome="rejected", reason=reason) if line.clips == 0 else line
 
 
 def _cut_from(row: dict[str, Any], line: InputLine) -> bool:

@@ -23,18 +23,18 @@ from curation import __version__, ledger
 from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.crash import crash_point
-from curation.inputs import InputProblem, input_line
+from curation.inputs import InputProblem, problem_line
 from curation.plan import Unit
 from curation.profiles import aligner_name, profile_settings
-from curation.records import CurationError, InputItem, InputLine, UnitFailure, UnitRecord
+from curation.records import CurationError, InputLine, UnitFailure, UnitRecord
 from curation.writer import Store
 
 INDEX_ROW_GROUP = 50_000
 """Rows per Parquet row group: finalize holds at most this many index rows in memory."""
 
 
-class _Totals:
-    """The report's counts, accumulated one unit at a time."""
+class Totals:
+    """The report's counts, accumulated one unit at a time (by finalize, and by ``extend`` for what it adds)."""
 
     def __init__(self) -> None:
         self.clips: Counter[str] = Counter()
@@ -87,7 +87,7 @@ def finalize(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    totals = _Totals()
+    totals = Totals()
     schema = arrow_schema()
     splits: dict[str, dict[str, Any]] = {}
     shard_counters: Counter[str] = Counter()
@@ -142,10 +142,7 @@ def finalize(
             totals.add_record(record)
         for split in SPLITS:
             flush(split)
-        lines = [
-            input_line(InputItem(p.input, None), "rejected", p.reason, p.detail, 0, {})  # type: ignore[arg-type]
-            for p in problems
-        ]
+        lines = [problem_line(p) for p in problems]
         write_lines(lines)
         totals.add_lines(lines)
     for split in SPLITS:
@@ -167,7 +164,7 @@ def finalize(
 
 
 def _report(
-    totals: _Totals, splits: dict[str, dict[str, Any]], config: CurationConfig, fingerprint: str
+    totals: Totals, splits: dict[str, dict[str, Any]], config: CurationConfig, fingerprint: str
 ) -> dict[str, Any]:
     pass_rates: dict[str, float | None] = {}
     for name in ("language", "instance", "temporal"):

@@ -234,6 +234,11 @@ def input_line(
     )
 
 
+def problem_line(problem: InputProblem) -> InputLine:
+    """The ``inputs.jsonl`` line of an input that never became an item (no video id: none was known)."""
+    return input_line(InputItem(problem.input, None), "rejected", problem.reason, problem.detail, 0, {})  # type: ignore[arg-type]
+
+
 def slug(text: str) -> str:
     """A key-safe version of ``text`` (letters, digits, '-' and '_'), suffixed by a hash when it had to change."""
     cleaned = _SLUG.sub("_", text).strip("_")[:48] or "clip"

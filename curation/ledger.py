@@ -7,7 +7,7 @@ raised on every attempt has a ``{unit}.failed.json`` instead. ``plan.json``
 names the run (its fingerprint) and its units; ``finalized.json`` means the
 release is whole.
 
-What a folder holds: one run at a time writes it (`curation.lock`), and
+What a folder holds: one run at a time writes it (`acav1m_hf.lock`), and
 ``--overwrite`` removes only the files that an earlier run's own records
 (``report.json``, ``plan.json`` and the unit records) name; any other file in
 the folder means a refusal that lists it (`prepare`).
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from acav1m_hf import release, strict_json
+from acav1m_hf.lock import LOCK
 from curation.crash import crash_point
 from curation.inputs import input_line
-from curation.lock import LOCK
 from curation.plan import Unit, unit_name
 from curation.records import CurationError, UnitFailure, UnitRecord
 from curation.writer import Store, partial_name

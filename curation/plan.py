@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from acav1m_hf import strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS
@@ -62,6 +63,18 @@ def plan(items: list[InputItem], config: CurationConfig) -> list[Unit]:
     ]
 
 
+def settings(config: CurationConfig) -> dict[str, Any]:
+    """The settings that decide the output besides the inputs, under the ``report.json`` keys that record them: the
+    fingerprint's head, and what ``acav1m extend`` compares with the release it extends."""
+    return {
+        "acav1m_version": __version__,
+        "schema": SCHEMA_VERSION,
+        "config": config.to_dict(),
+        "profile_settings": profile_settings(config),
+        "calibration": calibration_state(aligner_name(config), config),
+    }
+
+
 def fingerprint(units: list[Unit], problems: list[InputProblem], config: CurationConfig) -> str:
     """Hash of everything that decides the output: a resumed run must have the same one.
 
@@ -69,12 +82,13 @@ def fingerprint(units: list[Unit], problems: list[InputProblem], config: Curatio
     command gives the same ``report.json`` from any checkout or working directory.
     """
     digest = hashlib.sha256()
+    recorded = settings(config)
     head = {
-        "config": config.to_dict(),
-        "profile": profile_settings(config),
-        "calibration": calibration_state(aligner_name(config), config),
-        "version": __version__,
-        "schema": SCHEMA_VERSION,
+        "config": recorded["config"],
+        "profile": recorded["profile_settings"],
+        "version": recorded["acav1m_version"],
+        "schema": recorded["schema"],
+        "calibration": recorded["calibration"],
     }
     digest.update(strict_json.dumps(head, sort_keys=True, default=str).encode())
     for unit in units:  # streamed: no second copy of the whole plan as one JSON string

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from acav1m_hf import release
+from acav1m_hf.lock import output_lock
 from curation import ledger
 from curation.analyse import LocalModelStages, ModelResult, ModelStages, ProfileFactory, load_profile, one_blas_thread
 from curation.config import CurationConfig
@@ -39,7 +40,6 @@ from curation.engines.local import LocalEngine
 from curation.engines.work import Engine
 from curation.finalize import finalize
 from curation.inputs import read_inputs
-from curation.lock import output_lock
 from curation.manifest import DEFAULT_URL_TEMPLATE
 from curation.plan import Unit, fingerprint, plan
 from curation.records import Clip, CurationError
@@ -103,7 +103,7 @@ def curate(
     different plan in a non-empty ``out`` is refused unless ``overwrite``.
     ``retry_failed`` redoes the units that failed and those with clips or
     inputs that failed for transient reasons (model errors, I/O errors).
-    One run at a time writes ``out`` (`curation.lock.OutputBusy` for a
+    One run at a time writes ``out`` (`acav1m_hf.lock.OutputBusy` for a
     second); a full disk raises `curation.writer.OutputFull`, naming the file.
     Inputs fetched with yt-dlp (manifest rows naming a video id, built into a URL by ``url_template``, and page URLs)
     are fetched as ``fetch`` says (`curation.segments.FetchOptions`), through its cache.
@@ -116,7 +116,7 @@ def curate(
     )  # the output is never an input
     units = plan(items, config)
     planned = fingerprint(units, problems, config)
-    with output_lock(store):
+    with output_lock(store.url, store.display()):
         state = ledger.prepare(store, planned, overwrite)
         if state.complete:
             if not state.retained:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from acav1m_hf.lock import LOCK
 from acav1m_hf.maintain.remove import REMOVALS, remove_videos
 from acav1m_hf.maintain.staging import STAGING
 from acav1m_hf.release import CROISSANT, list_shards
@@ -127,7 +128,7 @@ def test_a_removal_killed_at_an_event_leaves_the_old_release_or_completes_on_rer
     root = Path(shutil.copytree(release, tmp_path / "acav1m"))
     killed = run_remove(root, video, crash)
     assert killed.returncode == -9, killed.stderr
-    visible = {k: v for k, v in release_files(root).items() if not k.startswith(f"{STAGING}/")}
+    visible = {k: v for k, v in release_files(root).items() if not k.startswith((f"{STAGING}/", LOCK))}
     if crash == "maintain_stage:2":  # before the switch was decided: the old release, untouched
         assert visible == release_files(release)
     rerun = run_remove(root, video, None)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,8 +18,9 @@ from acav1m_hf.hub import push_release
 from acav1m_hf.maintain import versions
 from acav1m_hf.maintain.diff import diff_releases
 from acav1m_hf.maintain.remove import remove_videos
+from acav1m_hf.maintain.staging import STAGING
 from acav1m_hf.maintain.subset import write_subset
-from tests.conftest import COMMIT, REPO_ID
+from tests.conftest import COMMIT, REPO_ID, SAMPLE_DATA, release_files
 
 DATE = "2025-03-04"
 
@@ -114,3 +116,36 @@ def test_a_version_already_tagged_on_the_hub_is_not_pushed_again(removed, hub: S
         push_release(root, REPO_ID)
     hub.api.upload_folder.assert_not_called()
     hub.api.create_tag.assert_not_called()
+
+
+def test_a_schema_change_is_a_major_version() -> None:
+    assert versions.next_version("1.3.0", "1.0", "2.0") == "2.0.0"
+    assert versions.next_version("1.3.0", "1.0", "1.0") == "1.4.0"
+
+
+@pytest.mark.parametrize(
+    "command", [["remove", "--video-id", "bbb_excerpt"], ["subset", "-o", "SUB", "--where", "true"], ["extend", "IN"]]
+)
+def test_maintenance_refuses_a_release_under_another_schema(command: list[str], release_copy: Path, capsys) -> None:
+    """Its shards keep their bytes, so the card, Croissant and index this code renders would describe them wrongly:
+    the refusal names both schemas, the acav1m that wrote it and the major version a new curation would be."""
+    from curation.cli import main as acav1m
+
+    report = json.loads((release_copy / "report.json").read_text())
+    (release_copy / "report.json").write_text(json.dumps({**report, "schema": "0.9"}))
+    before = release_files(release_copy)
+    args = [
+        a.replace("SUB", str(release_copy) + "-sub").replace("IN", str(SAMPLE_DATA / "manifest.csv")) for a in command
+    ]
+    assert acav1m([args[0], str(release_copy), *args[1:]]) == 2
+    error = capsys.readouterr().err
+    assert f"{release_copy}: written under schema 0.9 (acav1m {report['acav1m_version']})" in error, error
+    assert "this acav1m writes schema 1.0" in error and "release version 2.0.0" in error
+    assert release_files(release_copy) == before
+
+
+def test_a_folder_with_an_edit_left_pending_is_not_pushed(release_copy: Path, hub: SimpleNamespace) -> None:
+    (release_copy / STAGING).mkdir()
+    with pytest.raises(ValueError, match=r"an edit that a kill interrupted is pending \(\.maintain/\)"):
+        push_release(release_copy, REPO_ID)
+    hub.api.upload_folder.assert_not_called()

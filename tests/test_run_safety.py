@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from acav1m_hf import release as layout
+from acav1m_hf.lock import LOCK
 from curation.config import CurationConfig
 from curation.inputs import read_inputs
 from curation.ledger import WORK_DIR, marker_name
-from curation.lock import LOCK
 from curation.plan import plan
 from curation.run import CurationError, curate
 from curation.writer import OutputFull

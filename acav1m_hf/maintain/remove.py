@@ -7,8 +7,9 @@ re-aligned clips no longer include them); the lines of their inputs in ``inputs.
 and Croissant are rendered again. ``removals.jsonl`` gets one line (`Removal`: the video ids, the reason, the date,
 the version and how many clips; nothing of the clips' content) and ``CHANGELOG.md`` one section.
 
-The whole edit goes through `staging.Staging`. Rerunning a removal that a kill interrupted finishes it or redoes it;
-rerunning one that finished finds every id already recorded in ``removals.jsonl`` and changes nothing.
+The whole edit holds the folder's lock (`acav1m_hf.lock`) and goes through `staging.Staging`. Rerunning a removal
+that a kill interrupted finishes it or redoes it; rerunning one that finished finds every id already recorded in
+``removals.jsonl`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from acav1m_hf import release, strict_json
 from acav1m_hf.facts import ReleaseFacts
+from acav1m_hf.lock import output_lock
 from acav1m_hf.maintain import rewrite, versions
 from acav1m_hf.maintain.staging import Staging, recover
 from acav1m_hf.schema import SPLITS
@@ -81,10 +83,6 @@ def read_ids_file(path: str | Path) -> list[str]:
 
 def remove_videos(root: str | Path, video_ids: Iterable[str], reason: str, *, date: str | None = None) -> RemovalResult:
     """Remove every clip of ``video_ids`` from the release folder ``root``; see the module docstring."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     root = Path(root)
     wanted = sorted(set(video_ids))
     if not wanted:
@@ -92,7 +90,19 @@ def remove_videos(root: str | Path, video_ids: Iterable[str], reason: str, *, da
     date = versions.check_date(date or versions.today())
     if not (root / release.REPORT).is_file():
         raise FileNotFoundError(f"{root}: no {release.REPORT}; is this a release folder?")
+    with output_lock(root):
+        return _remove(root, wanted, reason, date)
+
+
+def _remove(root: Path, wanted: list[str], reason: str, date: str) -> RemovalResult:
+    """`remove_videos` once the folder's lock is held."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     recovered = recover(root)
+    report = json.loads((root / release.REPORT).read_text(encoding="utf-8"))
+    versions.check_schema(root, report, "remove")
     tables = {s: pq.read_table(root / release.index_name(s)) for s in SPLITS if (root / release.index_name(s)).exists()}
     id_set = pa.array(wanted, pa.string())
     removed = {s: t.filter(pc.is_in(t[VIDEO_ID], value_set=id_set)) for s, t in tables.items()}
@@ -131,7 +141,6 @@ def remove_videos(root: str | Path, video_ids: Iterable[str], reason: str, *, da
         raise ValueError(f"{root}: removing {', '.join(wanted)} would leave no clip in the release")
 
     gone = pa.concat_tables(t for t in removed.values() if t.num_rows)
-    report = json.loads((root / release.REPORT).read_text(encoding="utf-8"))
     version = versions.bump_minor(ReleaseFacts.build(report, [], {}).curation.release_version)
     removal = Removal(sorted(present), reason, date, version, gone.num_rows)
     input_lines = _input_lines(root, present, gone)

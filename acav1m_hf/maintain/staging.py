@@ -8,7 +8,7 @@ files to delete removed; ``switch.json`` is removed last but one, then the stagi
 `recover` runs first in every maintenance command and repairs a killed one: with ``switch.json`` present the switch
 is finished (each step is idempotent: a file already moved is no longer staged), without it the staged files are
 dropped and the old release stands as it was. A reader that opens the folder during the switch itself may see old
-and new files side by side; one maintenance command at a time may run on a folder (nothing enforces this).
+and new files side by side. One command at a time edits a folder: each holds its lock (`acav1m_hf.lock`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,17 @@ class Staging:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.staged.append(rel)
         return path
+
+    def link(self, rel: str, source: Path) -> None:
+        """Stage the finished file ``source`` (in the same folder tree) as the new ``rel`` without copying its bytes:
+        a hard link, so that ``source`` stays where it is if the edit is rolled back (a copy where links fail)."""
+        path = self.path(rel)
+        path.unlink(missing_ok=True)
+        try:
+            os.link(source, path)
+        except OSError:  # a filesystem without hard links
+            shutil.copyfile(source, path)
+        crash_point("maintain_stage")
 
     def write(self, rel: str, data: bytes | str) -> None:
         path = self.path(rel)

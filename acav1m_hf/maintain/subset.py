@@ -20,7 +20,9 @@ from typing import Any
 
 from acav1m_hf import release
 from acav1m_hf.facts import FIRST_VERSION, ReleaseFacts
-from acav1m_hf.maintain import rewrite
+from acav1m_hf.lock import output_lock
+from acav1m_hf.maintain import rewrite, versions
+from acav1m_hf.maintain.staging import recover
 from acav1m_hf.schema import SPLITS
 
 
@@ -44,14 +46,26 @@ def matching_keys(tables: dict[str, Any], where: str) -> set[str]:
 
 
 def write_subset(root: str | Path, out: str | Path, where: str) -> ReleaseFacts:
-    """Write the subset of the release ``root`` where ``where`` holds to the new folder ``out``; return its facts."""
+    """Write the subset of the release ``root`` where ``where`` holds to the new folder ``out``; return its facts.
+
+    The source's lock is held meanwhile (no edit switches its files in while they are read), and an edit of it that
+    a kill interrupted is finished or undone first (`staging.recover`)."""
+    root, out = Path(root), Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; a subset is written to a new folder")
+    if not (root / release.REPORT).is_file():
+        raise FileNotFoundError(f"{root}: no {release.REPORT}; is this a release folder?")
+    with output_lock(root):
+        recover(root)
+        versions.check_schema(root, json.loads((root / release.REPORT).read_text(encoding="utf-8")), "subset")
+        return _write_subset(root, out, where)
+
+
+def _write_subset(root: Path, out: Path, where: str) -> ReleaseFacts:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    root, out = Path(root), Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out}: already exists; a subset is written to a new folder")
     tables = {s: pq.read_table(root / release.index_name(s)) for s in SPLITS if (root / release.index_name(s)).exists()}
     if not tables:
         raise FileNotFoundError(f"{root}: no index under {release.METADATA_DIR}/; is this a release folder?")
