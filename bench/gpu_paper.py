@@ -52,14 +52,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--clips", type=int, default=None, help="clips measured (default 500; 4 with --tiny)")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length, seconds")
-    parser.add_argument("--files", type=int, default=None, help="distinct synthetic videos (default 4; 1 with --tiny)")
+    parser.add_argument("--files", type=int, default=None, help="distinct synthetic videos (default 2; 1 with --tiny)")
     parser.add_argument("--clips-per-file", type=int, default=6, help="clips in each synthetic video")
     parser.add_argument("--size", default="360x640", help="synthetic video frame size HxW")
+    parser.add_argument("--max-side", type=int, default=384, help="decoded frames' longest side (curation's default)")
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model-stage batch")
     parser.add_argument("--captioner-batch", type=int, default=None, help="clips per generate call (default: all)")
     parser.add_argument("--embedder-max-batch", type=int, default=256, help="rows per encoder pass")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder trunks (embedder_compile)")
-    parser.add_argument("--decode-workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--decode-workers", type=int, default=os.cpu_count() or 1, help="decoding threads")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--offset-step", type=float, default=0.2)
     parser.add_argument("--max-seconds", type=float, default=360.0, help="end the measured loop after this long")
@@ -75,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.embedder_max_batch = min(args.embedder_max_batch, 16)
         args.seconds = min(args.seconds, 3.0)
         args.clips_per_file = min(args.clips_per_file, 2)
-    args.clips, args.files = args.clips or 500, args.files or 4
+    args.clips, args.files = args.clips or 500, args.files or 2
     args.captioner_batch = args.captioner_batch or args.batch_size
     return args
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
 
         config = CurationConfig(
-            profile="paper", clip_seconds=args.seconds, max_side=max(height, width), batch_size=args.batch_size
+            profile="paper", clip_seconds=args.seconds, max_side=args.max_side, batch_size=args.batch_size
         )
         decoder = Decoder(items, config, args.decode_workers, args.clips + args.batch_size, 4 * args.batch_size)
         stage = {"caption": 0.0, "align": 0.0}
