@@ -9,6 +9,7 @@ raises on a clip never stops the run: the clip goes on with null values and a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -24,6 +25,8 @@ from curation.filters import needs_realignment, realignment_helps
 from curation.profiles import Profile, build_profile
 from curation.records import Clip, ModelFailure
 from curation.roles import Analysis
+
+log = logging.getLogger(__name__)
 
 ProfileFactory = Callable[[CurationConfig], Profile]
 
@@ -96,8 +99,12 @@ class ModelStages(Protocol):
     def run(self, clips: list[Clip]) -> list[ModelResult]: ...
 
 
+def _short(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[: 300 - len("aligner failed: ")]
+
+
 def _failed(exc: Exception) -> tuple[Analysis, ModelFailure]:
-    failure = ModelFailure("aligner", f"{type(exc).__name__}: {exc}"[: 300 - len("aligner failed: ")])
+    failure = ModelFailure("aligner", _short(exc))
     return Analysis.missing(failure.reason), failure
 
 
@@ -117,8 +124,10 @@ def guarded_analyses(
     if batch is not None and len(clips) > 1:
         try:
             return [(analysis.rounded(), None) for analysis in batch(clips, captions)]
-        except Exception:  # noqa: BLE001 - found again below, on its own clip
-            pass
+        except Exception as exc:  # noqa: BLE001 - found again below, on its own clip
+            log.warning(
+                "aligner: a batch of %d clips failed (%s); analysing them one at a time", len(clips), _short(exc)
+            )
     out: list[tuple[Analysis, ModelFailure | None]] = []
     for clip, caption in zip(clips, captions, strict=True):
         try:

@@ -307,7 +307,7 @@ class Counting:
         return self.inner.analyse_batch(clips, captions)
 
 
-def test_model_stages_align_and_realign_in_batches(aligner: ImageBindAligner) -> None:
+def test_model_stages_align_and_realign_in_batches(aligner: ImageBindAligner, caplog: pytest.LogCaptureFixture) -> None:
     """The paper profile's stages send the batch, then its re-aligned clips, as two batches; results as one by one.
 
     Every clip fails the instance filter (threshold 1) and any offset is
@@ -341,3 +341,4 @@ def test_model_stages_align_and_realign_in_batches(aligner: ImageBindAligner) ->
     assert results[1].failure.stage == "aligner" and "IndexError" in results[1].failure.reason
     assert results[1].decision.analysis.instance.score is None
     assert results[0].decision.analysis.instance.score is not None
+    assert "a batch of 3 clips failed (IndexError" in caplog.text
