@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--decode-workers", type=int, default=os.cpu_count() or 1, help="decoding threads")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--offset-step", type=float, default=0.2)
-    parser.add_argument("--max-seconds", type=float, default=360.0, help="end the measured loop after this long")
+    parser.add_argument("--max-seconds", type=float, default=240.0, help="end the measured loop after this long")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if not known")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
