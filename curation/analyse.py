@@ -9,6 +9,7 @@ raises on a clip never stops the run: the clip goes on with null values and a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -25,6 +26,8 @@ from curation.filters import needs_realignment, realignment_helps
 from curation.profiles import Profile, build_profile
 from curation.records import Clip, ModelFailure
 from curation.roles import Analysis
+
+log = logging.getLogger(__name__)
 
 ProfileFactory = Callable[[CurationConfig], Profile]
 
@@ -99,29 +102,43 @@ class ModelStages(Protocol):
     def run(self, clips: list[Clip]) -> list[ModelResult]: ...
 
 
-class _GuardedAligner:
-    """An aligner whose failure on a clip becomes null scores with the error as reason (the clip goes on).
+def _short(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[: 300 - len("aligner failed: ")]
 
-    Its numbers are rounded to `curation.roles.DECIMALS` and calibrated
+
+def _failed(exc: Exception) -> tuple[Analysis, ModelFailure]:
+    failure = ModelFailure("aligner", _short(exc))
+    return Analysis.missing(failure.reason), failure
+
+
+def guarded_analyses(
+    aligner: Any, clips: list[Clip], captions: list[str | None], calibration: Calibration | None = None
+) -> list[tuple[Analysis, ModelFailure | None]]:
+    """Each clip's analysis, rounded and calibrated, with the aligner's failure on it (the clip goes on, null scores).
+
+    An aligner with ``analyse_batch`` (the paper profile's ImageBind) sees
+    the clips in one batch; if the batch raises, the clips are analysed one
+    at a time, so that only the clip that fails gets null scores. The
+    numbers are rounded to `curation.roles.DECIMALS` and calibrated
     (`curation.calibration.calibrate`) here, once for every profile, so that
     re-alignment, the filters and the shards all see the same
     machine-independent values, on the same scale.
     """
-
-    def __init__(self, aligner: Any, calibration: Calibration | None = None) -> None:
-        self.inner = aligner
-        self.name = aligner.name
-        self.calibration = calibration
-        self.failures: list[ModelFailure] = []
-
-    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
-        """The inner aligner's analysis, rounded (`Analysis.rounded`) and calibrated before any filter decides on it."""
+    batch = getattr(aligner, "analyse_batch", None)
+    if batch is not None and len(clips) > 1:
         try:
-            return calibrate(self.inner.analyse(clip, caption).rounded(), self.calibration)
+            return [(calibrate(analysis.rounded(), calibration), None) for analysis in batch(clips, captions)]
+        except Exception as exc:  # noqa: BLE001 - found again below, on its own clip
+            log.warning(
+                "aligner: a batch of %d clips failed (%s); analysing them one at a time", len(clips), _short(exc)
+            )
+    out: list[tuple[Analysis, ModelFailure | None]] = []
+    for clip, caption in zip(clips, captions, strict=True):
+        try:
+            out.append((calibrate(aligner.analyse(clip, caption).rounded(), calibration), None))
         except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
-            failure = ModelFailure("aligner", f"{type(exc).__name__}: {exc}"[: 300 - len("aligner failed: ")])
-            self.failures.append(failure)
-            return Analysis.missing(failure.reason)
+            out.append(_failed(exc))
+    return out
 
 
 def shift_audio(clip: Clip, offset: float) -> Clip:
@@ -135,31 +152,41 @@ def shift_audio(clip: Clip, offset: float) -> Clip:
     return replace(clip, audio=audio)
 
 
-def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Any, config: CurationConfig) -> Decision:
-    """Align the clip's audio shifted by its estimated offset when the filters call for it; keep the better."""
-    decision = Decision(
-        clip, analysis, analysis.sync_offset, analysis.sync_confidence, analysis.sync_reason, False, first=analysis
-    )
-    if not needs_realignment(clip, analysis, config):
-        return decision
-    shifted = shift_audio(clip, analysis.sync_offset)  # type: ignore[arg-type] - set when re-alignment is needed
-    second = aligner.analyse(shifted, caption)
-    if realignment_helps(analysis, second):
-        decision.clip, decision.analysis, decision.realigned = shifted, second, True
-    return decision
+def realign_all(
+    clips: list[Clip],
+    first: list[tuple[Analysis, ModelFailure | None]],
+    captions: list[str | None],
+    aligner: Any,
+    config: CurationConfig,
+    calibration: Calibration | None = None,
+) -> list[tuple[Decision, ModelFailure | None]]:
+    """Re-align, in one batch, the clips whose filters call for it (audio shifted by its offset); keep the better."""
+    decisions = [
+        (Decision(c, a, a.sync_offset, a.sync_confidence, a.sync_reason, False, first=a), failure)
+        for c, (a, failure) in zip(clips, first, strict=True)
+    ]
+    again = [i for i, (c, (a, _)) in enumerate(zip(clips, first, strict=True)) if needs_realignment(c, a, config)]
+    shifted = [shift_audio(clips[i], first[i][0].sync_offset) for i in again]  # type: ignore[arg-type] - set then
+    second = guarded_analyses(aligner, shifted, [captions[i] for i in again], calibration)
+    for i, clip, (analysis, failure) in zip(again, shifted, second, strict=True):
+        decision = decisions[i][0]
+        if realignment_helps(decision.analysis, analysis):
+            decision.clip, decision.analysis, decision.realigned = clip, analysis, True
+        decisions[i] = (decision, decisions[i][1] or failure)
+    return decisions
 
 
 def run_model_stages(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[ModelResult]:
-    """Caption, align and re-align audible clips; a model failure is recorded on its clip, never raised."""
-    out = []
+    """Caption, align and re-align audible clips, a batch at a time; a model failure is recorded on its clip."""
+    captions = caption_batch(clips, profile)
+    texts = [caption.text for caption in captions]
     calibration = calibration_for(profile.aligner.name, config)
-    for clip, caption in zip(clips, caption_batch(clips, profile), strict=True):
-        aligner = _GuardedAligner(profile.aligner, calibration)
-        analysis = aligner.analyse(clip, caption.text)
-        decision = realign(clip, analysis, caption.text, aligner, config)
-        failures = [caption.failure] if caption.failure else []
-        out.append(ModelResult(decision, caption, (failures + aligner.failures or [None])[0]))
-    return out
+    first = guarded_analyses(profile.aligner, clips, texts, calibration)
+    decisions = realign_all(clips, first, texts, profile.aligner, config, calibration)
+    return [
+        ModelResult(decision, caption, caption.failure or failure)
+        for caption, (decision, failure) in zip(captions, decisions, strict=True)
+    ]
 
 
 class LocalModelStages:

@@ -3,6 +3,8 @@
 With no captioner in the profile, a manifest's ``text`` is the caption; with
 neither, the caption is null with the reason. Model failures are recorded on
 the clip (null + reason) and flag it for reprocessing; they never stop a run.
+A captioner that raises fails its batch; one that reports a failure per clip
+(a served VLM: `curation.models.captioner_openai`) fails that clip only.
 
 The clips of a batch are condensed concurrently, in as many threads as the
 condenser declares it serves at once (``max_concurrency``, e.g. the paper
@@ -65,8 +67,15 @@ def _transcribe(clip: Clip, profile: Profile) -> str | None:
         return None
 
 
-def _condense(clip: Clip, descriptions: list[str], transcript: str | None, profile: Profile) -> CaptionResult:
-    """One clip's caption; runs in a worker thread, and reads ``condenser.name`` there (it names who answered)."""
+def _condense(
+    clip: Clip, descriptions: list[str] | Exception, transcript: str | None, profile: Profile
+) -> CaptionResult:
+    """One clip's caption; runs in a worker thread, and reads ``condenser.name`` there (it names who answered).
+
+    ``descriptions`` is the exception the captioner met on this clip alone, when it reports failures per clip.
+    """
+    if isinstance(descriptions, Exception):
+        return _failed(ModelFailure("captioner", _short(descriptions)), None, transcript)
     if profile.condenser is None:
         text = " ".join(descriptions).strip() or None
         reason = None if text else "the captioner returned no description"

@@ -68,7 +68,14 @@ class PaperSettings:
     device: str | None = None
     """Defaults to the curation config's ``device``."""
     captioner: str = "LanguageBind/Video-LLaVA-7B-hf"
-    """Video-LLaVA model id or local folder; "none" captions from the manifest text only."""
+    """Video-LLaVA model id or local folder; with ``captioner_base_url``, the served VLM's name; "none" captions
+    from the manifest text only."""
+    captioner_base_url: str | None = None
+    """An OpenAI-compatible endpoint (vLLM, SGLang) serving a VLM: frames go there as JPEG images instead of
+    through Video-LLaVA in process; key in ``ACAV1M_CAPTIONER_API_KEY``; timeout, retries, circuit and cache as
+    the condenser's settings."""
+    captioner_concurrency: int = 8
+    """Requests in flight to ``captioner_base_url`` at once."""
     captioner_dtype: str | None = None
     """bfloat16 on CUDA, float32 on CPU unless set."""
     captioner_frames: int = 8
@@ -108,6 +115,9 @@ class PaperSettings:
     embedder_dtype: str | None = None
     """bfloat16 on CUDA, float32 on CPU unless set."""
     embedder_max_batch: int = 64
+    """Rows (windows x crops, or offsets x windows) per encoder pass; a batch's clips are stacked, then chunked."""
+    embedder_compile: bool = False
+    """``torch.compile`` the encoder trunks (dynamic shapes; compiled on the first batches): gain not measured yet."""
     labels_file: str | None = None
     """Label vocabulary for the zero-shot category; default: the AudioSet class names shipped here."""
     offset_step: float = 0.2
@@ -148,11 +158,13 @@ ENVIRONMENT = {
     "ACAV1M_CONDENSER": "condenser",
     "ACAV1M_CONDENSER_CACHE": "condenser_cache_dir",
     "ACAV1M_VIDEOLLAVA_MODEL": "captioner",
+    "ACAV1M_CAPTIONER_BASE_URL": "captioner_base_url",
     "ACAV1M_IMAGEBIND_CHECKPOINT": "embedder_checkpoint",
     "ACAV1M_WHISPER_MODEL": "transcriber",
     "ACAV1M_LLAMA_CPP_MODEL": "llama_cpp_model",
 }
-"""Environment variable → setting. The API key is ``OPENAI_API_KEY`` (read when the condenser is built)."""
+"""Environment variable → setting. The API keys are ``OPENAI_API_KEY`` and ``ACAV1M_CAPTIONER_API_KEY`` (read when
+the condenser and the server captioner are built)."""
 
 
 def load_paper_settings(overrides: dict[str, Any] | None = None) -> PaperSettings:
@@ -223,6 +235,7 @@ def _paper(config: CurationConfig, s: PaperSettings) -> Profile:
         device=device,
         dtype=s.embedder_dtype or _default_dtype(device),
         max_batch=s.embedder_max_batch,
+        compile=s.embedder_compile,
     )
     labels = load_labels(s.labels_file) if s.labels_file else load_labels()
     aligner = ImageBindAligner(
@@ -245,6 +258,8 @@ def _default_dtype(device: str) -> str:
 def _captioner(s: PaperSettings, device: str, batch_size: int) -> Captioner | None:
     if not s.captioner or s.captioner == "none":
         return None
+    if s.captioner_base_url:
+        return _served_captioner(s)
     from curation.models.videollava import DEFAULT_PROMPT, VideoLlavaCaptioner
 
     folder = Path(s.captioner).expanduser()
@@ -260,6 +275,27 @@ def _captioner(s: PaperSettings, device: str, batch_size: int) -> Captioner | No
         max_new_tokens=s.captioner_max_new_tokens,
         batch_size=batch_size,
         local_files_only=s.captioner_local_files_only,
+    )
+
+
+def _served_captioner(s: PaperSettings) -> Captioner:
+    """The VLM behind ``captioner_base_url``, with the condenser's endpoint policy (timeout, retries, circuit, cache)."""
+    from curation.models.captioner_openai import OpenAICaptioner
+    from curation.models.videollava import DEFAULT_PROMPT
+
+    return OpenAICaptioner(
+        s.captioner,
+        s.captioner_base_url,
+        os.environ.get("ACAV1M_CAPTIONER_API_KEY"),
+        num_frames=s.captioner_frames,
+        prompt=s.captioner_prompt or DEFAULT_PROMPT,
+        max_tokens=s.captioner_max_new_tokens,
+        timeout=s.condenser_timeout,
+        max_retries=s.condenser_max_retries,
+        max_concurrency=s.captioner_concurrency,
+        circuit_failures=s.condenser_circuit_failures,
+        circuit_cooldown=s.condenser_circuit_cooldown,
+        cache_dir=_cache_dir(s),
     )
 
 

@@ -118,11 +118,15 @@ class Aligner(Protocol):
 
 
 class Captioner(Protocol):
-    """Writes sentence-level descriptions of each clip from its frames (Video-LLaVA in the paper)."""
+    """Writes sentence-level descriptions of each clip from its frames (Video-LLaVA in the paper).
+
+    A clip's entry may be the exception met on that clip alone (a served
+    captioner's failed request); an exception raised fails the whole batch.
+    """
 
     name: str
 
-    def describe(self, clips: list[Clip]) -> list[list[str]]: ...
+    def describe(self, clips: list[Clip]) -> list[list[str] | Exception]: ...
 
 
 class Condenser(Protocol):

@@ -70,7 +70,7 @@ class SignalAligner:
         """``score_at_offset`` scores instance, windows and heatmap at the estimated offset instead of as decoded.
 
         The default scores the clip as it is, because that is the audio the
-        pipeline writes: `curation.analyse.realign` shifts the audio by the
+        pipeline writes: `curation.analyse.realign_all` shifts the audio by the
         offset and analyses again when it wants the re-aligned score.
         """
         if max_offset < 0:

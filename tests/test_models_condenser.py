@@ -1,6 +1,6 @@
 """Condensers: every failure mode of an OpenAI-compatible server, the cache, the fallbacks, and the key's secrecy.
 
-The server is a local fake on 127.0.0.1 that misbehaves on demand (timeout,
+The server is a local fake on 127.0.0.1 (`tests.openai_server`) that misbehaves on demand (timeout,
 429, 500, garbage, empty answers, and one that echoes the Authorization
 header back, in an error or in its answer). It counts the requests it gets
 and the most it holds at once, so the concurrency limit and the circuit
@@ -20,12 +20,10 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -43,6 +41,7 @@ from curation.models.condenser_offline import ExtractiveCondenser, LlamaCppConde
 from curation.models.condenser_openai import CircuitBreaker, OpenAICondenser
 from curation.redact import redact_settings, redact_text, redact_url
 from tests.conftest import missing_dependency, needs
+from tests.openai_server import FakeServer
 
 needs("openai")
 
@@ -50,100 +49,6 @@ KEY = "sk-test-SECRET-0123456789abcdef"
 URL_KEY = "url-SECRET-fedcba9876543210"
 """The password inside an endpoint URL (``http://user:URL_KEY@host/v1``)."""
 DESCRIPTIONS = ["A man stands at a podium.", "He speaks into a microphone.", "A man stands at a podium."]
-
-
-def _completion(content: object) -> dict:
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "fake",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-    }
-
-
-class FakeServer:
-    """Answers /v1/chat/completions according to ``script``: a list of modes consumed one per request."""
-
-    def __init__(self) -> None:
-        self.script: list[str] = []
-        self.default = "ok"
-        self.requests = 0
-        self.auth: list[str] = []
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.peak = 0
-        self.hold: int | None = None
-        """When set, each request is held until more than ``hold`` are in flight (or 0.3 s have passed)."""
-        self.arrived = threading.Condition(self.lock)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # keep the test output clean
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                with server.lock:
-                    server.requests += 1
-                    server.auth.append(self.headers.get("authorization", ""))
-                    mode = server.script.pop(0) if server.script else server.default
-                    server.in_flight += 1
-                    server.peak = max(server.peak, server.in_flight)
-                    server.arrived.notify_all()
-                    if server.hold is not None:  # a wait, not a measurement: a client over the limit ends it early
-                        server.arrived.wait_for(lambda: server.in_flight > server.hold, timeout=0.3)
-                try:
-                    self._answer(mode)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def _answer(self, mode: str) -> None:
-                if mode == "timeout":
-                    time.sleep(1.5)
-                    mode = "ok"
-                if mode == "ok":
-                    self._send(200, json.dumps(_completion("  Caption: A man speaks at a podium.  ")))
-                elif mode == "429":
-                    self._send(429, json.dumps({"error": {"message": "slow down"}}), {"Retry-After": "0"})
-                elif mode == "500":
-                    self._send(500, json.dumps({"error": {"message": "boom"}}))
-                elif mode == "401":
-                    self._send(401, json.dumps({"error": {"message": "bad key"}}))
-                elif mode == "echo_key":
-                    self._send(500, json.dumps({"error": {"message": f"got {self.headers.get('authorization')}"}}))
-                elif mode == "echo_answer":  # a 200 whose caption carries the credentials it was sent
-                    auth = self.headers.get("authorization", "")
-                    basic = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
-                    self._send(200, json.dumps(_completion(f"A man speaks at a podium; {auth} {basic}.")))
-                elif mode == "garbage":
-                    self._send(200, "<html>\x00\x01 not json", {"Content-Type": "application/json"})
-                elif mode == "empty":
-                    self._send(200, json.dumps(_completion("   ")))
-                elif mode == "null":
-                    self._send(200, json.dumps(_completion(None)))
-                elif mode == "nochoices":
-                    self._send(200, json.dumps({"id": "x", "object": "chat.completion", "choices": []}))
-
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-                data = body.encode("utf-8", "surrogateescape")
-                self.send_response(status)
-                self.send_header("Content-Type", (headers or {}).pop("Content-Type", "application/json"))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -357,6 +262,38 @@ def test_circuit_and_concurrency_settings_reach_the_condenser() -> None:
     assert (chain.chain[0].circuit.failures, chain.chain[0].circuit.cooldown) == (7, 12.5)
     with pytest.raises(ValueError, match="paper.toml: condenser_circuit_cooldown must be >= 0"):
         PaperSettings.from_dict({"condenser_circuit_cooldown": -1}, source="paper.toml")
+
+
+class FixedCaptioner:
+    """Two sentences per clip, naming it: the condenser's inputs differ per clip (no cache hit between them)."""
+
+    name = "fixed"
+
+    def describe(self, clips: list) -> list[list[str]]:
+        return [[f"Clip {c.item.video_id} shows a podium.", "A man speaks."] for c in clips]
+
+
+def test_a_batch_is_condensed_concurrently_in_the_pipeline(server, monkeypatch) -> None:
+    """The captioning stage of a run, with the condenser the paper profile builds: 3 requests at once at the server.
+
+    The profile's condenser is the OpenAI one with the extractive fallback
+    (a `FallbackCondenser`); the server holds each request until a fourth
+    arrives, so a stage that condensed one clip after another would show 1.
+    """
+    from curation.captioning import caption_batch
+    from curation.profiles import PaperSettings, Profile, _condenser
+    from tests.synthetic import make_clip
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    settings = {"condenser_model": "fake-model", "condenser_base_url": server.url, "condenser_cache_dir": "none"}
+    condenser = _condenser(PaperSettings.from_dict({**settings, "condenser_concurrency": 3}))
+    assert isinstance(condenser, FallbackCondenser)
+    server.hold = 3
+    clips = [make_clip(seconds=1.0, seed=i) for i in range(6)]
+    results = caption_batch(clips, Profile("paper", aligner=None, captioner=FixedCaptioner(), condenser=condenser))
+    assert [r.text for r in results] == ["A man speaks at a podium."] * 6
+    assert [r.origin for r in results] == ["fixed + fake-model"] * 6
+    assert server.requests == 6 and server.peak == 3
 
 
 def test_malformed_answers_do_not_open_the_circuit(server) -> None:

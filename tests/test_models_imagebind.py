@@ -218,3 +218,127 @@ def test_best_offset_refines_between_grid_points() -> None:
 def test_label_vocabulary() -> None:
     labels = load_labels()
     assert len(labels) == 527 and labels[0] == "Speech" and labels[-1] == "Field recording"
+
+
+# --------------------------------------------------------------------------- batched == one clip at a time
+
+BATCH_TOLERANCE = 1e-5
+"""How far a batched analysis may be from the one-clip one (cosines, scores, embeddings; float32).
+
+Each row (window, crop, offset, caption) is embedded on its own, so batching
+changes nothing but the matmul shapes, and with them possibly the kernels'
+summation order: a few float32 ulps (~1e-7) per operation, far below 1e-5.
+Measured here: at most 1.2e-7. The offset is compared at `OFFSET_TOLERANCE`.
+"""
+OFFSET_TOLERANCE = 1e-3
+ROUNDED_TOLERANCE = 1e-4 + BATCH_TOLERANCE
+"""After rounding to `curation.roles.DECIMALS` (4): a value that lies at a rounding boundary may move by one unit."""
+"""Seconds: the parabolic refinement divides a curve difference by the curve's curvature, so it may grow it."""
+
+
+def _real_clips() -> list:
+    """Real clips of different sizes and lengths as the pipeline decodes them (one under 2 s: no offset search)."""
+    from curation.config import CurationConfig
+    from curation.decode import decode_clips
+    from curation.records import InputItem
+    from tests.conftest import SAMPLE_DATA
+
+    config = CurationConfig(clip_seconds=3.0)
+    names = ("bbb_excerpt.mkv", "techslides_small.mp4", "imageio_realshort.mp4")
+    clips = [next(decode_clips(InputItem(str(SAMPLE_DATA / n), n), config)) for n in names]
+    short = replace(clips[0], audio=clips[0].audio[: int(1.5 * AUDIO_SAMPLE_RATE)])
+    return [*clips, short]
+
+
+def _close(a, b, tol: float = BATCH_TOLERANCE) -> None:
+    for name in ("language", "instance"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x.score is None) == (y.score is None) and x.reason == y.reason, name
+        if x.score is not None:
+            assert x.raw == pytest.approx(y.raw, abs=tol), name
+    assert (a.temporal_windows is None) == (b.temporal_windows is None)
+    if a.temporal_windows is not None:
+        assert a.temporal_windows == pytest.approx(b.temporal_windows, abs=tol)
+    assert a.sync_reason == b.sync_reason
+    if a.sync_offset is not None:
+        assert a.sync_offset == pytest.approx(b.sync_offset, abs=OFFSET_TOLERANCE)
+        assert a.sync_confidence == pytest.approx(b.sync_confidence, abs=tol)
+    assert a.heatmap.shape == b.heatmap.shape
+    assert np.abs(a.heatmap - b.heatmap).max() <= tol
+    assert a.category[:2] == b.category[:2] and a.category[2] == pytest.approx(b.category[2], abs=tol)
+    assert a.embedding_rows == b.embedding_rows
+    assert np.abs(a.embeddings - b.embeddings).max() <= tol
+
+
+def test_batched_analysis_equals_one_clip_at_a_time(embedder: ImageBindEmbedder) -> None:
+    """Real clips of three sources, with and without captions, one under 2 s, through one batch and one by one.
+
+    The embedder's ``max_batch`` is small and odd, so the batch's chunks cut
+    across clips: a clip's rows are embedded next to another clip's.
+    """
+    clips = _real_clips()
+    captions = ["A rabbit in a meadow.", None, "A room with plants.", "   "]
+    chunked = ImageBindEmbedder(embedder.model, name="tiny", max_batch=7)
+    aligner = ImageBindAligner(chunked, labels=load_labels()[:40])
+    batched = aligner.analyse_batch(clips, captions)
+    alone = [aligner.analyse(clip, caption) for clip, caption in zip(clips, captions, strict=True)]
+    assert [a.embedding_rows for a in batched] == [["audio", "visual", "text"], ["audio", "visual"]] * 2
+    assert batched[3].sync_offset is None and batched[0].sync_offset is not None
+    assert len({a.heatmap.shape for a in batched}) > 1  # the sources' frame sizes differ
+    for a, b in zip(batched, alone, strict=True):
+        _close(a, b)
+    with pytest.raises(ValueError, match="2 clips but 1 captions"):
+        aligner.analyse_batch(clips[:2], captions[:1])
+
+
+class Counting:
+    """The aligner, seen through only ``analyse`` (the one-clip path) or with ``analyse_batch`` counted."""
+
+    def __init__(self, inner: ImageBindAligner, batched: bool) -> None:
+        self.inner, self.name, self.batches = inner, inner.name, []
+        if batched:
+            self.analyse_batch = self._batch
+
+    def analyse(self, clip, caption):
+        return self.inner.analyse(clip, caption)
+
+    def _batch(self, clips, captions):
+        self.batches.append(len(clips))
+        return self.inner.analyse_batch(clips, captions)
+
+
+def test_model_stages_align_and_realign_in_batches(aligner: ImageBindAligner, caplog: pytest.LogCaptureFixture) -> None:
+    """The paper profile's stages send the batch, then its re-aligned clips, as two batches; results as one by one.
+
+    Every clip fails the instance filter (threshold 1) and any offset is
+    trusted, so every searched clip is re-aligned: the second pass is
+    batched too. A clip without frames makes the batch raise: only that clip
+    gets null scores with the reason.
+    """
+    from curation.analyse import run_model_stages
+    from curation.config import CurationConfig
+    from curation.profiles import Profile
+
+    clips = _real_clips()
+    clips[1] = replace(clips[1], item=replace(clips[1].item, text="A LEGO model runs on a table."))
+    config = CurationConfig(profile="paper", instance_threshold=1.0, realign_min_confidence=0.0)
+    batched = Counting(aligner, batched=True)
+    results = run_model_stages(clips, Profile("paper", aligner=batched), config)
+    alone = run_model_stages(clips, Profile("paper", aligner=Counting(aligner, batched=False)), config)
+    searched = sum(r.decision.offset is not None and abs(r.decision.offset) >= 0.5 / 25 for r in results)
+    assert batched.batches == [4, searched] and searched >= 2
+    assert any(r.decision.realigned for r in results)
+    for a, b in zip(results, alone, strict=True):
+        assert a.decision.realigned == b.decision.realigned and a.failure is None and b.failure is None
+        _close(a.decision.analysis, b.decision.analysis, tol=ROUNDED_TOLERANCE)
+        assert a.decision.analysis.embedding_rows == (
+            ["audio", "visual", "text"] if a.caption.text else ["audio", "visual"]
+        )
+
+    broken = [clips[0], replace(clips[2], frames=clips[2].frames[:0]), clips[1]]
+    results = run_model_stages(broken, Profile("paper", aligner=Counting(aligner, batched=True)), config)
+    assert [r.failure is None for r in results] == [True, False, True]
+    assert results[1].failure.stage == "aligner" and "IndexError" in results[1].failure.reason
+    assert results[1].decision.analysis.instance.score is None
+    assert results[0].decision.analysis.instance.score is not None
+    assert "a batch of 3 clips failed (IndexError" in caplog.text

@@ -67,6 +67,10 @@ def test_loads_from_a_folder_and_describes_in_batches(folder: Path, clips: list)
     assert len(descriptions) == 3 and all(isinstance(d, list) for d in descriptions)
     assert all(isinstance(s, str) and s for d in descriptions for s in d)
     assert captioner.generated_tokens > 0 and captioner.name == "tiny-video-llava"
+    assert [b.clips for b in captioner.batches] == [2, 1]  # batch_size 2: one generate call per batch
+    assert sum(b.output_tokens for b in captioner.batches) == captioner.generated_tokens
+    assert all(0 < b.output_tokens <= 8 * b.clips for b in captioner.batches)
+    assert all(b.tokens_per_s == b.output_tokens / b.seconds for b in captioner.batches)
     # greedy and batch-independent: one clip alone gets the same words as inside a batch
     assert captioner.describe(clips[1:2]) == descriptions[1:2]
 

@@ -113,7 +113,7 @@ class ResponseCache:
         self.folder = Path(folder)
 
     @staticmethod
-    def key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    def key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
         payload = strict_json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

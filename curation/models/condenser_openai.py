@@ -1,7 +1,8 @@
 """`OpenAICondenser`: the paper's general LLM (GPT-4) behind any OpenAI-compatible chat endpoint.
 
-It talks to OpenAI, vLLM or llama.cpp's server and is built for long
-unattended runs:
+The endpoint's client is `OpenAIChat`, which the server captioner
+(`curation.models.captioner_openai`) shares. It talks to OpenAI, vLLM,
+SGLang or llama.cpp's server and is built for long unattended runs:
 
 * transient failures (timeouts, connection errors, 429, 5xx) are retried with
   exponential backoff, honouring ``Retry-After``; after the last retry the
@@ -141,11 +142,14 @@ def _url_credentials(url: str | None) -> tuple[str | None, dict[str, str], list[
     return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}, secrets
 
 
-class OpenAICondenser:
-    """Condenser over an OpenAI-compatible ``/chat/completions`` endpoint (see the module docstring).
+class OpenAIChat:
+    """One model behind an OpenAI-compatible ``/chat/completions`` endpoint: `ask` (see the module docstring).
 
     ``base_url`` None means ``OPENAI_BASE_URL``, else the official API, as for the OpenAI client itself.
+    ``role`` names the stage in log lines (condenser, captioner).
     """
+
+    role = "condenser"
 
     def __init__(
         self,
@@ -167,11 +171,11 @@ class OpenAICondenser:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not model:
-            raise ValueError("OpenAICondenser: a model name is required (ACAV1M_CONDENSER_MODEL)")
+            raise ValueError(f"{type(self).__name__}: a model name is required")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None  # what the client would read: strip it too
         if base_url and urlsplit(base_url).query:
             raise ValueError(
-                f"OpenAICondenser: endpoint {redact_url(base_url)}: a query is not supported (the OpenAI client "
+                f"{type(self).__name__}: endpoint {redact_url(base_url)}: a query is not supported (the OpenAI client "
                 "appends its path after it); give the key in OPENAI_API_KEY or the URL's user info"
             )
         self.model = model
@@ -194,7 +198,7 @@ class OpenAICondenser:
         self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OpenAICondenser(model={self.model!r}, endpoint={self.endpoint!r})"
+        return f"{type(self).__name__}(model={self.model!r}, endpoint={self.endpoint!r})"
 
     def _redact(self, text: str) -> str:
         """``text`` with the API key and the URL's credentials replaced, for messages and logs."""
@@ -219,8 +223,8 @@ class OpenAICondenser:
                 )
             return self._client
 
-    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
-        messages = build_messages(descriptions, context, transcript)
+    def ask(self, messages: list[dict[str, Any]]) -> str:
+        """The model's cleaned answer to ``messages`` (`clean_answer`): cached, retried, behind the circuit."""
         key = ResponseCache.key(self.model, messages, self.params)
         if self.cache is not None:
             cached = self.cache.get(key)
@@ -245,7 +249,7 @@ class OpenAICondenser:
             self.cache.put(key, self.model, answer)
         return answer
 
-    def _complete(self, messages: list[dict[str, str]], retries: int) -> Any:
+    def _complete(self, messages: list[dict[str, Any]], retries: int) -> Any:
         """One chat completion, retried ``retries`` times on transient failures; returns the content (any type)."""
         import openai
 
@@ -273,7 +277,7 @@ class OpenAICondenser:
             if self.circuit.is_open:  # another clip opened it meanwhile: stop paying for retries
                 raise CircuitOpen(self._describe(error, "circuit opened meanwhile, not retried")) from None
             delay = min(self.max_backoff, retry_after if retry_after is not None else self._delay(attempt))
-            log.warning("condenser: %s; retry %d/%d in %.1fs", self._describe(error), attempt + 1, retries, delay)
+            log.warning("%s: %s; retry %d/%d in %.1fs", self.role, self._describe(error), attempt + 1, retries, delay)
             self._sleep(delay)
             attempt += 1
 
@@ -284,6 +288,13 @@ class OpenAICondenser:
     def _describe(self, exc: Exception, what: str = "") -> str:
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return self._redact(f"{what}: {detail}" if what else detail)
+
+
+class OpenAICondenser(OpenAIChat):
+    """Condenser over an OpenAI-compatible endpoint: the clip's descriptions in, one caption out."""
+
+    def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
+        return self.ask(build_messages(descriptions, context, transcript))
 
 
 def _retry_after(exc: Any) -> float | None:

@@ -224,6 +224,7 @@ class ImageBindEmbedder:
         dtype: str = "float32",
         name: str = "imagebind_huge",
         max_batch: int = 64,
+        compile: bool = False,
     ) -> None:
         import torch
 
@@ -233,6 +234,12 @@ class ImageBindEmbedder:
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.name = name
         self.max_batch = max_batch
+        self.trunks = {
+            modality: torch.compile(trunk, dynamic=True) if compile else trunk
+            for modality, trunk in self.model.modality_trunks.items()
+        }
+        """The trunks as called: ``torch.compile``d when ``compile`` (a setting, ``embedder_compile``; off by
+        default: the first batches pay for compiling, and the gain on the huge model is not measured yet)."""
         _, preprocessors = imagebind_modules()
         self.tokenizer = preprocessors.SimpleTokenizer(bpe_path=str(bpe_path()))
         text_scale = model.modality_postprocessors["text"][1]
@@ -251,11 +258,12 @@ class ImageBindEmbedder:
         device: str = "cpu",
         dtype: str = "float32",
         max_batch: int = 64,
+        compile: bool = False,
     ) -> ImageBindEmbedder:
         model = build_imagebind(arch, checkpoint, device=device)
         label = arch if isinstance(arch, str) else "custom"
         name = f"imagebind_{label}" + (" (random init)" if checkpoint == "random" else "")
-        return cls(model, device=device, dtype=dtype, name=name, max_batch=max_batch)
+        return cls(model, device=device, dtype=dtype, name=name, max_batch=max_batch, compile=compile)
 
     def _chunks(self, x: Any) -> Iterator[Any]:
         for i in range(0, x.shape[0], self.max_batch):
@@ -263,7 +271,7 @@ class ImageBindEmbedder:
 
     def _trunk(self, modality: str, x: Any) -> tuple[Any, dict[str, Any]]:
         pre = self.model.modality_preprocessors[modality](**{modality: x})
-        tokens = self.model.modality_trunks[modality](**pre["trunk"])
+        tokens = self.trunks[modality](**pre["trunk"])
         self.flops += _trunk_flops(self.model.modality_trunks[modality], tokens)
         return tokens, pre["head"]
 

@@ -1,6 +1,6 @@
 """The aligner: Algorithm 1's scores, the sync offset and the task labels from ImageBind embeddings.
 
-`ImageBindAligner` (its docstring gives the method) batches one clip's
+`ImageBindAligner` (its docstring gives the method) stacks a batch's clips,
 windows and offsets through `curation.models.imagebind.ImageBindEmbedder`.
 
 **Scores** (see docs/models.md): the raw value is a cosine in [-1, 1]; the
@@ -55,6 +55,21 @@ class AlignerSettings:
     label_template: str = LABEL_TEMPLATE
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where one clip's rows come from: its windows and the offsets its audio is searched over."""
+
+    duration: float
+    starts: list[float]
+    whole: bool
+    """Shorter than one window: the clip is its own single window."""
+    length: float
+    """Seconds each window spans (the clip's duration when ``whole``)."""
+    centres: np.ndarray
+    search: bool
+    offsets: np.ndarray
+
+
 def normalised(cos: float) -> float:
     """The paper's "normalised cosine": ``(cos + 1) / 2``, mapping [-1, 1] onto [0, 1]; uncalibrated (docs/models.md)."""
     return float(min(1.0, max(0.0, (cos + 1.0) / 2.0)))
@@ -63,7 +78,7 @@ def normalised(cos: float) -> float:
 class ImageBindAligner:
     """Algorithm 1's three filters, the sync offset and the task labels from ImageBind embeddings.
 
-    On one clip (all windows and offsets batched):
+    On each clip (`analyse_batch` stacks a batch's clips, windows and offsets into one pass per encoder):
 
     * windows: the clip's 1-s windows ``[i, i+1)``; each is seen as two frames
       (at 1/4 and 3/4 of the window, three spatial crops) and heard as the 2-s
@@ -154,34 +169,81 @@ class ImageBindAligner:
 
     # ----------------------------------------------------------------- analysis
 
-    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
-        torch = self.embedder.torch
+    def _plan(self, clip: Clip) -> _Plan:
         s = self.settings
         duration = len(clip.audio) / AUDIO_SAMPLE_RATE
         starts = self._windows(clip)
         whole = not starts  # shorter than one window: the clip is its own single window
-        if whole:
-            starts = [0.0]
-        centres = np.asarray(starts) + (duration if whole else s.window) / 2
+        length = duration if whole else s.window
+        starts = starts or [0.0]
         search = duration >= s.min_sync_seconds and s.max_offset > 0
         offsets = self._offsets() if search else np.zeros(1)
+        return _Plan(duration, starts, whole, length, np.asarray(starts) + length / 2, search, offsets)
+
+    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
+        """One clip: `analyse_batch` of a batch of one (so both paths run the same code)."""
+        return self.analyse_batch([clip], [caption])[0]
+
+    def analyse_batch(self, clips: Sequence[Clip], captions: Sequence[str | None]) -> list[Analysis]:
+        """Several clips with one pass through each encoder: their windows, crops, offsets and captions stacked.
+
+        Every clip's vision rows (windows x crops), audio rows (offsets x
+        windows, i.e. the whole re-alignment search) and caption go through
+        the embedder together (in chunks of its ``max_batch``), then are split
+        back per clip. Each row is embedded on its own, so the result is the
+        one-clip result up to the kernels' summation order, which may depend
+        on the batch shape (see docs/models.md for the tolerance).
+        """
+        if len(clips) != len(captions):
+            raise ValueError(f"analyse_batch: {len(clips)} clips but {len(captions)} captions")
+        if not clips:
+            return []
+        torch = self.embedder.torch
+        plans = [self._plan(clip) for clip in clips]
+        pixels = [
+            frames_to_vision(
+                self._frame_pairs(c, p.starts, p.length), device=self.embedder.device, crops=self.settings.crops
+            )
+            for c, p in zip(clips, plans, strict=True)
+        ]
+        visual_crops, patches = self.embedder.vision(torch.cat(pixels))  # (sum W*K, D), (sum W*K, g, g, D)
+        cuts = [len(p) for p in pixels]
+        audio_in = [
+            self._audio_segments(c, p.centres[None, :] + p.offsets[:, None]) for c, p in zip(clips, plans, strict=True)
+        ]
+        audio = self.embedder.audio(torch.cat([a[0] for a in audio_in]), torch.cat([a[1] for a in audio_in]))
+        texts = [c for c in captions if c and c.strip()]
+        text_vectors = iter(self.embedder.text(texts) if texts else [])
+        out = []
+        for plan, clip, caption, visual_rows, patch_rows, audio_rows in zip(
+            plans,
+            clips,
+            captions,
+            visual_crops.split(cuts),
+            patches.split(cuts),
+            audio.split([len(a[1]) for a in audio_in]),
+            strict=True,
+        ):
+            text = next(text_vectors) if caption and caption.strip() else None
+            out.append(self._finish(clip, plan, visual_rows, patch_rows, audio_rows, text))
+        return out
+
+    def _finish(self, clip: Clip, plan: _Plan, visual_crops: Any, patches: Any, audio: Any, text: Any) -> Analysis:
+        """One clip's scores from its own rows of the batch's embeddings."""
+        torch = self.embedder.torch
+        s = self.settings
+        windows, offsets = len(plan.starts), plan.offsets
         zero = int(np.argmin(np.abs(offsets)))
-
-        pairs = self._frame_pairs(clip, starts, duration if whole else s.window)
-        pixels = frames_to_vision(pairs, device=self.embedder.device, crops=s.crops)
-        visual_crops, patches = self.embedder.vision(pixels)  # (W*K, D), (W*K, g, g, D)
-        crops = pixels.shape[0] // len(starts)
-        visual = self.embedder._normalise(visual_crops.reshape(len(starts), crops, -1).mean(dim=1))  # (W, D)
-
-        segments, lengths = self._audio_segments(clip, centres[None, :] + offsets[:, None])  # (O*W, n), (O*W,)
-        audio = self.embedder.audio(segments, lengths).reshape(len(offsets), len(starts), -1)  # (O, W, D)
+        crops = visual_crops.shape[0] // windows
+        visual = self.embedder._normalise(visual_crops.reshape(windows, crops, -1).mean(dim=1))  # (W, D)
+        audio = audio.reshape(len(offsets), windows, -1)  # (O, W, D)
 
         per_window = (audio * visual.unsqueeze(0)).sum(-1).cpu().numpy()  # (O, W) cosines
         # A window counts at an offset only if the audio it is matched with (its central window-length part)
         # lies inside the clip: fbank padding would otherwise bias the search away from large offsets.
-        shifted = centres[None, :] + offsets[:, None]
-        half = (duration if whole else s.window) / 2
-        valid = (shifted - half >= -1e-6) & (shifted + half <= duration + 1e-6)
+        shifted = plan.centres[None, :] + offsets[:, None]
+        half = plan.length / 2
+        valid = (shifted - half >= -1e-6) & (shifted + half <= plan.duration + 1e-6)
         valid[zero] = True
         curve = np.where(
             valid.any(axis=1), (per_window * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1), -np.inf
@@ -193,8 +255,7 @@ class ImageBindAligner:
         av = self.embedder._normalise(clip_audio + clip_visual)
 
         rows, names = [clip_audio, clip_visual], ["audio", "visual"]
-        if caption and caption.strip():
-            text = self.embedder.text([caption])[0]
+        if text is not None:
             language_cos = float((text * av).sum())
             language = Score(normalised(language_cos), language_cos)
             rows.append(text)
@@ -202,19 +263,19 @@ class ImageBindAligner:
         else:
             language = Score.missing("no caption to compare")
 
-        if whole:
+        if plan.whole:
             temporal, temporal_reason = None, f"clip shorter than one {s.window:g}-s window"
         else:
             temporal, temporal_reason = [normalised(c) for c in windows0], None
 
-        if search:
+        if plan.search:
             offset, confidence = _best_offset(offsets, curve, s.max_offset)
             sync_reason = None
         else:
             offset, confidence = None, None
             sync_reason = f"clip shorter than {s.min_sync_seconds:g} s: no offset search"
 
-        heatmap = self._heatmap(patches, audio0, clip.frames.shape[1:3], len(starts), crops)
+        heatmap = self._heatmap(patches, audio0, clip.frames.shape[1:3], windows, crops)
         category, category_reason = self._category(av)
         return Analysis(
             language=language,

@@ -3,8 +3,10 @@
 Each clip is shown to the model as ``num_frames`` frames sampled uniformly
 over it (8, as Video-LLaVA was trained), with a configurable prompt; the
 answer is split into sentences: the "sentence-level descriptions" that the
-condenser turns into one caption. Clips are captioned in batches (left
-padding, greedy decoding, so a rerun gives the same words).
+condenser turns into one caption. Clips are captioned in batches of
+``batch_size`` (left padding, greedy decoding, so a rerun gives the same
+words; the attention is transformers' default, SDPA where it applies), and
+each batch's output tokens and seconds are recorded (`GenerationBatch`).
 
 The inputs are built here from the model folder's tokenizer and
 ``VideoLlavaImageProcessor`` rather than through ``VideoLlavaProcessor``:
@@ -21,7 +23,9 @@ own code (``CLIPImageProcessorPil`` and ``VideoLlavaProcessor.replace_video_toke
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,20 @@ def sample_frame_indices(n_frames: int, count: int) -> np.ndarray:
     if n_frames < 1:
         raise ValueError("the clip has no frames")
     return np.linspace(0, n_frames - 1, count).round().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class GenerationBatch:
+    """One ``generate`` call: the captioner's throughput is measured in output tokens per second, per batch."""
+
+    clips: int
+    output_tokens: int
+    """Generated tokens that are not padding (a clip that ended early pads the rest of its row)."""
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 class VideoLlavaCaptioner:
@@ -73,6 +91,8 @@ class VideoLlavaCaptioner:
         self._lock = threading.Lock()
         self.generated_tokens = 0
         """Tokens generated so far (the captioner's throughput is measured in output tokens per second)."""
+        self.batches: list[GenerationBatch] = []
+        """Every batch generated so far, with its output tokens and wall time (``generate`` and the copy back)."""
 
     @classmethod
     def from_parts(cls, model: Any, tokenizer: Any, image_processor: Any, **kwargs: Any) -> VideoLlavaCaptioner:
@@ -125,6 +145,7 @@ class VideoLlavaCaptioner:
 
         model, tokenizer, _ = self.parts()
         inputs = {k: v.to(model.device) for k, v in self.inputs(clips).items()}
+        start = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(
                 **inputs,
@@ -133,8 +154,10 @@ class VideoLlavaCaptioner:
                 pad_token_id=tokenizer.pad_token_id,
                 **self.generation,
             )
-        new = output[:, inputs["input_ids"].shape[1] :]
-        self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
+        new = output[:, inputs["input_ids"].shape[1] :].cpu()  # the copy waits for the device: the batch's end
+        tokens = int((new != tokenizer.pad_token_id).sum())
+        self.batches.append(GenerationBatch(len(clips), tokens, time.perf_counter() - start))
+        self.generated_tokens += tokens
         texts = tokenizer.batch_decode(new, skip_special_tokens=True)
         return [split_sentences(text) for text in texts]
 
