@@ -72,6 +72,12 @@ class Analysis:
     category_reason: str | None = "no classifier in this profile"
     embeddings: np.ndarray | None = None
     embedding_rows: list[str] = field(default_factory=list)
+    box: list[float] | None = None
+    """The sounding object's box ``[x0, y0, x1, y1]`` (normalised), when a model sees it (the speaking face):
+    preferred over the box derived from ``heatmap``."""
+    mask: np.ndarray | None = None
+    """The sounding object's segmentation, floats in [0, 1] at any resolution (>= 0.5 is inside), when a model
+    gives one (the person's mask): preferred over the mask derived from ``heatmap``."""
 
     @classmethod
     def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:
@@ -102,6 +108,8 @@ class Analysis:
             sync_confidence=round_score(self.sync_confidence),
             heatmap=None if self.heatmap is None else np.round(np.asarray(self.heatmap, dtype=np.float64), DECIMALS),
             category=category,
+            box=None if self.box is None else [round_score(v) for v in self.box],
+            mask=None if self.mask is None else np.round(np.asarray(self.mask, dtype=np.float64), DECIMALS),
         )
 
 
