@@ -47,9 +47,9 @@ from curation.signal_aligner import (
     degenerate,
 )
 
-MIN_SPEECH_SHARE = 0.3
-"""Share of the clip the VAD must call speech for the clip to be speech: above the 25 % it hears in the music of
-bbb_excerpt, below the 38 % of forensics_hello's 5-s excerpt (set on those two clips: the only ones here)."""
+MIN_SPEECH_SECONDS = 1.0
+"""Seconds of speech the VAD must hear for a clip to be speech: more than the 0.9 s it hears in the music of
+bbb_excerpt, less than the 1.9 s of forensics_hello's excerpt (set on those clips, the only ones here)."""
 MIN_FACE_SHARE = 0.5
 """Share of the speech frames in which the mouth must be found for the lip path (else the face is not visible)."""
 SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
@@ -78,8 +78,9 @@ class CueAligner:
             return replace(Analysis.missing(reason, LANGUAGE_REASON), category_reason=reason)
         n_frames, fps = len(clip.frames), float(clip.fps)
         voice = self.speech.activity(clip.audio, fps, n_frames)
-        if voice.share < MIN_SPEECH_SHARE:
-            why = f"no speech: the VAD hears speech in {voice.share:.0%} of the clip (< {MIN_SPEECH_SHARE:.0%})"
+        heard = voice.share * n_frames / fps
+        if heard < MIN_SPEECH_SECONDS:
+            why = f"no speech: the VAD hears {heard:.1f} s of speech (< {MIN_SPEECH_SECONDS:g} s)"
             return replace(
                 self.signal.analyse(clip, caption), category_reason=f"{why}; the cpu profile names speech only"
             )
@@ -87,7 +88,8 @@ class CueAligner:
         spoken = voice.mask()
         seen = float(np.mean(np.isfinite(track.opening[spoken]))) if spoken.any() else 0.0
         if seen < MIN_FACE_SHARE:
-            return replace(self.signal.analyse(clip, caption), category=self._category(NARRATION_LABEL, voice.share))
+            narration = self._category(NARRATION_LABEL, voice.share)
+            return replace(self.signal.analyse(clip, caption), category=narration, category_reason=None)
         return self._lips(clip, track, spoken, voice.share)
 
     def _lips(self, clip: Clip, track: faces.FaceTrack, spoken: np.ndarray, share: float) -> Analysis:

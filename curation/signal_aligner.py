@@ -40,8 +40,8 @@ import math
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
-from curation.envelopes import HOP, WINDOW, audio_onset_envelope, motion_envelopes
 from curation.correlation import above_chance, peak_confidence, unit
+from curation.envelopes import HOP, WINDOW, audio_onset_envelope, motion_envelopes
 from curation.localization import parabolic_offset
 from curation.records import Clip
 from curation.roles import Analysis, Score
