@@ -6,6 +6,7 @@ decodes them (384 px, 25 fps), so the face is the 23-px one the pipeline sees.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from curation.analyse import Decision
 from curation.config import CurationConfig
 from curation.decode import decode_clips
+from curation.models.speech import SpeechDetector
 from curation.records import Clip, InputItem
 from curation.roles import Analysis
 from curation.sample import _labels
@@ -112,3 +114,9 @@ def test_the_sample_prefers_an_explicit_box_and_mask(speech: Clip, analysis: Ana
     assert labels["mask"] == {"present": False, "reason": "no segmentation ran"}
     rounded = replace(analysis, box=[0.123456, 0.2, 0.3, 0.4], mask=np.full((2, 2), 0.654321)).rounded()
     assert rounded.box[0] == 0.1235 and float(rounded.mask[0, 0]) == 0.6543
+
+
+def test_a_missing_model_wheel_says_what_to_install(monkeypatch: pytest.MonkeyPatch, speech: Clip) -> None:
+    monkeypatch.setitem(sys.modules, "silero_vad", None)  # import silero_vad now raises ImportError
+    with pytest.raises(ImportError, match="make setup-cpu"):
+        SpeechDetector().activity(speech.audio, speech.fps, len(speech.frames))

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from curation.models import CPU_MODELS_MISSING
+
 MARGIN = 1.8
 """The landmark crop's side over the detected box's longest side: the box covers eyes to mouth, not chin or jaw."""
 CROP = 256
@@ -66,7 +68,7 @@ class FaceTrack:
     opening: np.ndarray
     """(T,) float64 outer-lip height over eye-corner distance; NaN where no face or no landmarks."""
     boxes: np.ndarray
-    """(T, 4) float64 ``[x0, y0, x1, y1]`` normalised to the frame; NaN rows where no face was detected."""
+    """(T, 4) float64 ``[x0, y0, x1, y1]``, the landmarks' extent normalised to the frame; NaN rows without landmarks."""
 
     @property
     def found(self) -> float:
@@ -74,7 +76,7 @@ class FaceTrack:
         return float(np.mean(np.isfinite(self.opening))) if len(self.opening) else 0.0
 
     def box(self) -> list[float] | None:
-        """The face's box over the clip: the median of its per-frame boxes (None: never detected)."""
+        """The face's box over the clip: the median of its per-frame boxes (None: no landmarks in any frame)."""
         seen = self.boxes[np.isfinite(self.boxes[:, 0])]
         if not len(seen):
             return None
@@ -83,8 +85,6 @@ class FaceTrack:
 
 class FaceTracker:
     """Runs face detection and FaceMesh on each frame of a clip; the graphs are built once and reused."""
-
-    name = MODELS
 
     def __init__(self) -> None:
         self._detector: Any = None
@@ -114,7 +114,10 @@ class FaceTracker:
 
     def _models(self) -> tuple[Any, Any]:
         """The shared detector (stateless per frame) and a fresh FaceMesh (it tracks, so its state is per clip)."""
-        from mediapipe.python.solutions import face_detection, face_mesh
+        try:
+            from mediapipe.python.solutions import face_detection, face_mesh
+        except ImportError as exc:
+            raise ImportError(f"{CPU_MODELS_MISSING}: {exc}") from exc
 
         if self._detector is None:
             self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=MIN_DETECTION)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.models import CPU_MODELS_MISSING
 
 CHUNK = 512
 """Samples per VAD decision at 16 kHz (32 ms): the only chunk size the 16-kHz model takes."""
@@ -41,8 +42,6 @@ class SpeechActivity:
 class SpeechDetector:
     """Silero VAD on a clip's 16 kHz mono audio; the ONNX session is loaded once and reused."""
 
-    name = MODELS
-
     def __init__(self) -> None:
         self._model: Any = None
 
@@ -53,7 +52,10 @@ class SpeechDetector:
             raise ValueError(f"fps must be positive, got {fps!r}")
         if len(audio) < CHUNK:
             return SpeechActivity(np.zeros(n_frames), 0.0)
-        import torch
+        try:
+            import torch
+        except ImportError as exc:
+            raise ImportError(f"{CPU_MODELS_MISSING}: {exc}") from exc
 
         with torch.no_grad():
             probs = self._vad().audio_forward(torch.from_numpy(audio.copy()), AUDIO_SAMPLE_RATE).numpy().reshape(-1)
@@ -64,7 +66,9 @@ class SpeechDetector:
 
     def _vad(self) -> Any:
         if self._model is None:
-            from silero_vad import load_silero_vad
-
+            try:
+                from silero_vad import load_silero_vad
+            except ImportError as exc:
+                raise ImportError(f"{CPU_MODELS_MISSING}: {exc}") from exc
             self._model = load_silero_vad(onnx=True)
         return self._model
