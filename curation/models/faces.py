@@ -44,6 +44,8 @@ MIN_DETECTION = 0.5
 """BlazeFace's score below which a detection is not a face (mediapipe's default)."""
 MIN_LANDMARKS = 0.3
 """FaceMesh's face presence below which the crop has no landmarks; low, because the crop is known to hold a face."""
+ZOOM = 4.0
+"""Side of the crop, in face boxes, where the detector looks again for a face the whole frame missed."""
 HOLD_FRAMES = 25
 """Frames (1 s at 25 fps) over which the nearest detection stands in for a missed one; FaceMesh then confirms it.
 
@@ -102,6 +104,10 @@ class FaceTracker:
             box = _pick(_detections(detector.process(np.ascontiguousarray(frame)), width, height), last)
             detected.append(box)
             last = box if box is not None else last
+        seen = np.array([t for t, b in enumerate(detected) if b is not None], dtype=np.int64)
+        for t in np.flatnonzero([b is None for b in detected]) if len(seen) else []:
+            near = detected[int(seen[np.argmin(np.abs(seen - t))])]
+            detected[t] = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
         opening = np.full(len(frames), np.nan)
         boxes = np.full((len(frames), 4), np.nan)
         try:
@@ -128,6 +134,34 @@ class FaceTracker:
             min_tracking_confidence=0.5,
         )
         return self._detector, mesh
+
+
+def _zoomed(detector: Any, frame: np.ndarray, near: np.ndarray) -> np.ndarray | None:
+    """A second look for a face the whole frame missed: the detector on a `ZOOM`-times crop around ``near``.
+
+    ``near`` is the face's box in the nearest frame where it was found. In the
+    crop, upscaled to `CROP` px, a 23-px face fills a quarter of the
+    detector's input instead of a sixteenth, and the detector itself decides
+    whether a face is there.
+    """
+    import cv2
+
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = _square(near, ZOOM, width, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    crop = cv2.resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), (CROP, CROP), interpolation=cv2.INTER_CUBIC)
+    found = _detections(detector.process(crop), CROP, CROP)
+    scale = np.array([(x1 - x0) / CROP, (y1 - y0) / CROP] * 2, dtype=np.float64)
+    return _pick([b * scale + np.array([x0, y0, x0, y0], dtype=np.float64) for b in found], near)
+
+
+def _square(box: np.ndarray, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """The square of ``margin`` times ``box``'s longest side around its centre, in whole pixels inside the frame."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = max(box[2] - box[0], box[3] - box[1]) * margin / 2
+    x0, y0 = int(max(0, np.floor(cx - half))), int(max(0, np.floor(cy - half)))
+    return x0, y0, int(min(width, np.ceil(cx + half))), int(min(height, np.ceil(cy + half)))
 
 
 def _held(boxes: list[np.ndarray | None], hold: int) -> list[np.ndarray | None]:
@@ -182,10 +216,7 @@ def _mouth(mesh: Any, frame: np.ndarray, box: np.ndarray) -> tuple[float, np.nda
 
     missing = float("nan"), np.full(4, np.nan)
     height, width = frame.shape[:2]
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = max(box[2] - box[0], box[3] - box[1]) * MARGIN / 2
-    x0, y0 = int(max(0, np.floor(cx - half))), int(max(0, np.floor(cy - half)))
-    x1, y1 = int(min(width, np.ceil(cx + half))), int(min(height, np.ceil(cy + half)))
+    x0, y0, x1, y1 = _square(box, MARGIN, width, height)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return missing
     crop = cv2.resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), (CROP, CROP), interpolation=cv2.INTER_CUBIC)
