@@ -5,8 +5,9 @@ about 23 px wide in a 384-px frame), and FaceMesh needs a face that fills its
 input, so each frame goes through two models:
 
 1. BlazeFace full range (``model_selection=1``, for faces up to 5 m away) finds
-   the faces in the whole frame; the speaking face is followed from frame to
-   frame (the detection that overlaps the last one most, else the largest);
+   the faces in the whole frame, and looks again on a zoomed crop where it
+   missed; the speaking face is followed from frame to frame (the detection
+   that overlaps the last one most, else the largest);
 2. FaceMesh (468 landmarks) runs on that face's crop, `MARGIN` times the box,
    upscaled to `CROP` px, where the face is large enough for its lips.
 
@@ -47,12 +48,13 @@ MIN_LANDMARKS = 0.3
 ZOOM = 4.0
 """Side of the crop, in face boxes, where the detector looks again for a face the whole frame missed."""
 HOLD_FRAMES = 25
-"""Frames (1 s at 25 fps) over which the nearest detection stands in for a missed one; FaceMesh then confirms it.
+"""Frames (1 s at 25 fps) over which the nearest detection stands in for one that even the zoomed look missed.
 
 BlazeFace sees a 192-px copy of the frame, where a 23-px face is 12 px: at
 that size it misses the face in about 6 frames of 10 (forensics_hello). The
-face barely moves between frames, so its nearest detected box is where
-FaceMesh looks, and FaceMesh's own face-presence score rejects a box the face has left.
+face barely moves between frames, so the detector looks again around the
+nearest box (`ZOOM`), and where it still finds nothing that box is where
+FaceMesh looks; FaceMesh's own face-presence score rejects a box the face has left.
 """
 TRACK_IOU = 0.3
 """Overlap with the last frame's face above which a detection is that face (the speaker stays the speaker)."""
