@@ -48,8 +48,9 @@ MAX_GAP_FRAMES = 5
 MIN_PAIRS = 25
 """Fewest frames with both a mouth and audio for a correlation (1 s at 25 fps)."""
 LIP_LEAD = 0.0
-"""Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted (docs/alignment.md:
-the one talking face here peaks at +0.24 s on its 5-s excerpt and at +0.01 s on the whole 8.3-s recording)."""
+"""Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted. The one talking
+face here puts the voice 0.1-0.27 s after the lips in 3 of its 4 versions and 0.1 s before in the fourth
+(docs/alignment.md): no lead can be told from that noise."""
 
 
 @dataclass
