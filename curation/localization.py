@@ -41,6 +41,34 @@ def heatmap_to_labels(heatmap: np.ndarray, width: int, height: int) -> tuple[lis
     return peak, [float(v) for v in box], mask.astype(np.uint8) * 255
 
 
+def explicit_labels(
+    box: list[float] | None, mask: np.ndarray | None, width: int, height: int
+) -> tuple[list[float], list[float], np.ndarray | None]:
+    """Peak, box and uint8 mask (or None) from a model's own box and/or float mask, instead of a heatmap.
+
+    The mask is the float map bilinearly resized to ``(height, width)`` and
+    thresholded at 0.5; without a box, the box encloses the mask. The peak is
+    the box's centre: a model that gives a box says where the object is, not
+    which point of it sounds.
+    """
+    pixels = None
+    if mask is not None:
+        grid = np.asarray(mask, dtype=np.float64)
+        if grid.ndim != 2 or grid.size == 0 or not np.isfinite(grid).all():
+            raise ValueError(f"mask must be a non-empty 2-D array of finite values, got shape {grid.shape}")
+        inside = _bilinear(np.clip(grid, 0.0, 1.0), width, height) >= 0.5
+        pixels = inside.astype(np.uint8) * 255 if inside.any() else None
+    if box is None:
+        if pixels is None:
+            raise ValueError("neither a box nor a mask with any pixel at or above 0.5: nothing to label")
+        ys, xs = np.nonzero(pixels)
+        box = [xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height]
+    x0, y0, x1, y1 = (float(np.clip(v, 0.0, 1.0)) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box must be [x0, y0, x1, y1] with x1 > x0 and y1 > y0 in [0, 1], got {list(box)}")
+    return [(x0 + x1) / 2, (y0 + y1) / 2], [x0, y0, x1, y1], pixels
+
+
 def parabolic_offset(values: np.ndarray, i: int) -> float:
     """Sub-sample offset of the vertex of the parabola through ``values[i - 1 : i + 2]``, in [-0.5, 0.5].
 

@@ -1,7 +1,9 @@
 """Profiles: which implementation plays each model role.
 
-* ``cpu``: no model weights. Captions come from the manifest and alignment
-  from the signals themselves (`curation.signal_aligner`).
+* ``cpu``: small models inside PyPI wheels, no download. Captions come from the
+  manifest; alignment from the voice against the lips where a face speaks
+  (Silero VAD, mediapipe's face models) and from the signals themselves
+  elsewhere (`curation.cue_aligner`).
 * ``paper``: Algorithm 1's stack. Video-LLaVA describes each clip, an LLM
   behind an OpenAI-compatible endpoint condenses the descriptions (falling
   back to the configured offline condensers when the endpoint is missing or
@@ -207,9 +209,9 @@ def aligner_name(config: CurationConfig) -> str:
 def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = None) -> Profile:
     """The profile named by ``config.profile`` (``overrides``: `PaperSettings` fields, plus ``config_file``)."""
     if config.profile == "cpu":
-        from curation.signal_aligner import SignalAligner
+        from curation.cue_aligner import CueAligner
 
-        return Profile("cpu", aligner=SignalAligner(max_offset=config.max_offset))
+        return Profile("cpu", aligner=CueAligner(max_offset=config.max_offset, silence_dbfs=config.silence_dbfs))
     if config.profile == "paper":
         return _paper(config, load_paper_settings(overrides))
     raise ValueError(f"config: unknown profile {config.profile!r} (known: {', '.join(PROFILES)})")

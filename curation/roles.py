@@ -75,6 +75,12 @@ class Analysis:
     temporal_raw: list[float] | None = None
     """The windows as the aligner measured them, when ``temporal_windows`` are calibrated (`curation.calibration`);
     None when the windows are the aligner's own values."""
+    box: list[float] | None = None
+    """The sounding object's box ``[x0, y0, x1, y1]`` (normalised), when a model sees it (the speaking face):
+    preferred over the box derived from ``heatmap``."""
+    mask: np.ndarray | None = None
+    """The sounding object's segmentation, floats in [0, 1] at any resolution (>= 0.5 is inside), when a model
+    gives one (the person's mask): preferred over the mask derived from ``heatmap``."""
 
     @classmethod
     def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:
@@ -106,6 +112,8 @@ class Analysis:
             sync_confidence=round_score(self.sync_confidence),
             heatmap=None if self.heatmap is None else np.round(np.asarray(self.heatmap, dtype=np.float64), DECIMALS),
             category=category,
+            box=None if self.box is None else [round_score(v) for v in self.box],
+            mask=None if self.mask is None else np.round(np.asarray(self.mask, dtype=np.float64), DECIMALS),
         )
 
 

@@ -14,7 +14,7 @@ from curation.captioning import CaptionResult
 from curation.config import CurationConfig
 from curation.encode import encode_flac, encode_jpg, encode_mp4, encode_npy, encode_png_mask
 from curation.filters import flags, passes, window_mean
-from curation.localization import heatmap_to_labels
+from curation.localization import explicit_labels, heatmap_to_labels
 from curation.plan import split_of
 from curation.profiles import Profile
 from curation.records import Sample, SourceInfo
@@ -153,6 +153,13 @@ def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any]
     else:
         category = {"label": None, "id": None, "score": None, "reason": analysis.category_reason or "not computed"}
     reason = analysis.heatmap_reason or "not computed"
+    if analysis.box is not None or analysis.mask is not None:
+        peak, box, mask = explicit_labels(analysis.box, analysis.mask, width, height)
+        localization = {"peak": [round_score(v) for v in peak], "box": [round_score(v) for v in box], "reason": None}
+        empty = "no pixel of the segmentation mask is at or above 0.5"
+        mask_reason = None if mask is not None else empty if analysis.mask is not None else "no segmentation ran"
+        mask_label = {"present": mask is not None, "reason": mask_reason}
+        return {"category": category, "localization": localization, "mask": mask_label}, mask
     if analysis.heatmap is not None:
         try:
             peak, box, mask = heatmap_to_labels(analysis.heatmap, width, height)

@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation.correlation import above_chance, peak_confidence, unit
 from curation.envelopes import HOP, WINDOW, audio_onset_envelope, motion_envelopes
 from curation.localization import parabolic_offset
 from curation.records import Clip
@@ -88,7 +89,7 @@ class SignalAligner:
         n_frames = len(clip.frames)
         fps = float(clip.fps)
         duration = float(clip.duration) if clip.duration > 0 else n_frames / fps if fps > 0 else 0.0
-        reason = _degenerate(clip, self.silence_dbfs)
+        reason = degenerate(clip, self.silence_dbfs)
         if reason is not None:
             return Analysis.missing(reason, LANGUAGE_REASON)
         audio_env = audio_onset_envelope(clip.audio, fps, n_frames)
@@ -114,7 +115,7 @@ class SignalAligner:
         else:
             best = int(np.nanargmax(at_lag))
             raw = float(at_lag[best])
-            instance = Score(score=_above_chance(raw, _chance(circular)), raw=raw)
+            instance = Score(score=above_chance(raw, _chance(circular)), raw=raw)
 
         motion = candidates[:, best] if best is not None else None
         windows, windows_reason = _windows(audio_env, motion, lag, fps, duration)
@@ -159,15 +160,13 @@ class SignalAligner:
         delta = parabolic_offset(column, i)
         offset = (lags[i] + delta) / fps
         impossible = circular[max_lag + 1 : n - max_lag].max(axis=1) if n > 2 * max_lag + 1 else np.zeros(0)
-        rival = _rival(curve, i, impossible)
-        confidence = (peak - rival) / (1.0 - rival) if rival < 1.0 else 0.0
-        return float(offset), _unit(confidence), None, int(lags[i])
+        return float(offset), peak_confidence(curve, i, impossible), None, int(lags[i])
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _degenerate(clip: Clip, silence_dbfs: float) -> str | None:
+def degenerate(clip: Clip, silence_dbfs: float) -> str | None:
     """Why nothing can be measured on ``clip``, or None."""
     frames = np.asarray(clip.frames)
     if not clip.fps > 0:
@@ -188,11 +187,6 @@ def _degenerate(clip: Clip, silence_dbfs: float) -> str | None:
         if float(levels.max() - np.percentile(levels, 10)) < CONSTANT_DB:
             return f"constant audio: its 100-ms level varies by less than {CONSTANT_DB:g} dB, so it has no onsets"
     return None
-
-
-def _unit(value: float) -> float:
-    """Clip to [0, 1] as a plain float: a negative correlation is no evidence of alignment."""
-    return float(min(1.0, max(0.0, value)))
 
 
 def _pearson_at_lag(audio_env: np.ndarray, candidates: np.ndarray, lag: int) -> np.ndarray:
@@ -247,7 +241,7 @@ def _windows(
     for w in range(count):
         t = np.nonzero((times >= w) & (times < w + 1) & (np.arange(n) + lag >= 0) & (np.arange(n) + lag < n))[0]
         r = _pearson(audio_env[t + lag], motion[t, None])[0] if len(t) else np.nan
-        out.append(_unit(r) if np.isfinite(r) else 0.0)
+        out.append(unit(r) if np.isfinite(r) else 0.0)
     return out, None
 
 
@@ -277,27 +271,3 @@ def _chance(circular: np.ndarray) -> float:
     n = len(circular)
     rows = circular[2 : n - 1] if n > 4 else circular[1:]
     return float(np.median(rows.max(axis=1))) if len(rows) else 0.0
-
-
-def _above_chance(raw: float, chance: float) -> float:
-    """``(raw - chance) / (1 - chance)`` clipped to [0, 1]: 0 for a coincidental fit, 1 for a perfect one."""
-    chance = max(0.0, chance)
-    return _unit((raw - chance) / (1.0 - chance)) if chance < 1.0 else 0.0
-
-
-def _rival(curve: np.ndarray, i: int, null: np.ndarray) -> float:
-    """The best correlation that competes with the peak ``curve[i]``: outside its lobe, or at an impossible lag.
-
-    The lobe is the run of lags around the peak down to the first local
-    minimum on each side (and at least one frame either way), so the peak's
-    own shoulders are not counted as rivals. Negative rivals count as 0.
-    """
-    lo, hi = i, i
-    while lo > 0 and curve[lo - 1] <= curve[lo]:
-        lo -= 1
-    while hi < len(curve) - 1 and curve[hi + 1] <= curve[hi]:
-        hi += 1
-    lo, hi = min(lo, i - 1), max(hi, i + 1)
-    outside = np.concatenate([curve[: max(lo, 0)], curve[hi + 1 :], null])
-    outside = outside[np.isfinite(outside)]
-    return max(0.0, float(outside.max())) if len(outside) else 0.0

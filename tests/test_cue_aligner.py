@@ -1,0 +1,122 @@
+"""The cpu profile's ``cues-v1`` aligner on a real talking face (forensics_hello's webcam inset) and real other clips.
+
+The face and the audio of ``forensics_hello_excerpt.mp4`` are decoded as curate
+decodes them (384 px, 25 fps), so the face is the 23-px one the pipeline sees.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from curation.analyse import Decision
+from curation.config import CurationConfig
+from curation.decode import decode_clips
+from curation.models.speech import SpeechDetector
+from curation.records import Clip, InputItem
+from curation.roles import Analysis
+from curation.sample import _labels
+from curation.signal_aligner import SignalAligner
+from curation.variants import delayed, swapped
+from tests.conftest import SAMPLE_DATA, SPEECH_CLIP, needs
+
+needs("mediapipe", "silero_vad", "cv2", "onnxruntime")
+
+from curation.cue_aligner import CueAligner  # noqa: E402
+
+FACE_CENTRE = (0.18, 0.24)
+"""The speaker's face centre (x, y, normalised), read by eye from frame 60 of the excerpt."""
+WEBCAM_INSET = (0.09, 0.11, 0.29, 0.38)
+"""The webcam inset's box in the screen recording (read by eye): the face is inside it."""
+
+
+def first_clip(path: object) -> Clip:
+    return next(decode_clips(InputItem(path=str(path), video_id="clip"), CurationConfig()))
+
+
+@pytest.fixture(scope="module")
+def aligner() -> CueAligner:
+    return CueAligner()
+
+
+@pytest.fixture(scope="module")
+def speech() -> Clip:
+    return first_clip(SPEECH_CLIP)
+
+
+@pytest.fixture(scope="module")
+def analysis(aligner: CueAligner, speech: Clip) -> Analysis:
+    return aligner.analyse(speech, None).rounded()
+
+
+def test_the_face_and_its_lips_are_found_on_a_23_px_face(aligner: CueAligner, speech: Clip) -> None:
+    assert speech.frames.shape[1:3] == (216, 384)
+    track = aligner.faces.track(speech.frames)
+    assert track.found >= 0.9, f"the mouth is found in only {track.found:.0%} of the frames"
+    x0, y0, x1, y1 = track.box()
+    assert x0 < FACE_CENTRE[0] < x1 and y0 < FACE_CENTRE[1] < y1
+    assert WEBCAM_INSET[0] <= x0 and x1 <= WEBCAM_INSET[2] and WEBCAM_INSET[1] <= y0 and y1 <= WEBCAM_INSET[3]
+    voice = aligner.speech.activity(speech.audio, speech.fps, len(speech.frames))
+    spoken, opening = voice.mask(), track.opening
+    # The mouth opens to speak: wider while the VAD hears speech than in the silence around it.
+    assert np.nanmean(opening[spoken]) > np.nanmean(opening[~spoken]) + 0.01
+
+
+def test_the_clip_takes_the_lip_path_with_the_speech_label_and_the_face_box(analysis: Analysis) -> None:
+    label, index, share = analysis.category
+    assert (label, index) == ("Speech", 0) and 0.3 <= share <= 1.0
+    assert analysis.heatmap is None and analysis.box is not None
+    assert analysis.box[0] < FACE_CENTRE[0] < analysis.box[2] and analysis.box[1] < FACE_CENTRE[1] < analysis.box[3]
+    assert analysis.instance.raw is not None and analysis.instance.raw > 0.3, "the voice follows the lips"
+    assert analysis.sync_offset is not None and 0.0 <= analysis.sync_confidence <= 1.0
+    assert len(analysis.temporal_windows) == 5 and all(0.0 <= w <= 1.0 for w in analysis.temporal_windows)
+
+
+@pytest.mark.parametrize("seconds", [-0.4, 0.2, 0.52])
+def test_a_known_shift_of_the_pcm_is_recovered_within_40_ms(
+    aligner: CueAligner, speech: Clip, analysis: Analysis, seconds: float
+) -> None:
+    # Measured against the clip's own estimate: the recording's own offset (the lips' lead over the voice, the
+    # recorder's latency) is unknown, and the same for every shift of it.
+    shifted, truth = delayed(speech, seconds)
+    moved = aligner.analyse(shifted, None).rounded()
+    assert moved.category[0] == "Speech"
+    assert abs(moved.sync_offset - analysis.sync_offset - truth) <= 0.04
+
+
+def test_another_clips_soundtrack_scores_lower(aligner: CueAligner, speech: Clip, analysis: Analysis) -> None:
+    for other in ("techslides_small.mp4", "bbb_excerpt.mkv"):
+        wrong = aligner.analyse(swapped(speech, first_clip(SAMPLE_DATA / other).audio), None).rounded()
+        assert wrong.instance.score < analysis.instance.score, other
+
+
+def test_a_clip_without_speech_is_scored_by_signal_v1(aligner: CueAligner) -> None:
+    clip = first_clip(SAMPLE_DATA / "techslides_small.mp4")
+    ours = aligner.analyse(clip, None).rounded()
+    theirs = SignalAligner().analyse(clip, None).rounded()
+    assert ours.instance == theirs.instance and ours.sync_offset == theirs.sync_offset
+    assert ours.category is None and ours.category_reason.startswith("no speech")
+    assert "signal-v1" in aligner.name and "silero-vad" in aligner.name and "mediapipe" in aligner.name
+
+
+def test_the_sample_prefers_an_explicit_box_and_mask(speech: Clip, analysis: Analysis) -> None:
+    person = np.zeros((4, 8))
+    person[1:3, 0:2] = 1.0  # the left quarter of the middle rows
+    with_mask = replace(analysis, mask=person, heatmap=np.ones((8, 8))).rounded()
+    labels, mask = _labels(Decision(speech, with_mask, None, None, None, False), 384, 216)
+    assert labels["localization"]["box"] == with_mask.box and labels["mask"]["present"]
+    assert mask.shape == (216, 384) and mask[108, 40] == 255 and mask[108, 200] == 0 and mask[10, 40] == 0
+    labels, mask = _labels(Decision(speech, analysis, None, None, None, False), 384, 216)
+    assert labels["localization"]["box"] == analysis.box and mask is None
+    assert labels["mask"] == {"present": False, "reason": "no segmentation ran"}
+    rounded = replace(analysis, box=[0.123456, 0.2, 0.3, 0.4], mask=np.full((2, 2), 0.654321)).rounded()
+    assert rounded.box[0] == 0.1235 and float(rounded.mask[0, 0]) == 0.6543
+
+
+def test_a_missing_model_wheel_says_what_to_install(monkeypatch: pytest.MonkeyPatch, speech: Clip) -> None:
+    monkeypatch.setitem(sys.modules, "silero_vad", None)  # import silero_vad now raises ImportError
+    with pytest.raises(ImportError, match="make setup-cpu"):
+        SpeechDetector().activity(speech.audio, speech.fps, len(speech.frames))
