@@ -94,12 +94,14 @@ class BodyTrack:
     def candidates(self) -> np.ndarray:
         """``(T, 2)`` columns for the correlation: speed and impact, with 0 where no hand was seen.
 
-        Speed peaks while a hand swings, impact (the drop in speed, dated at the
-        slower frame) when it stops: a clap or a drum hit sounds at the stop. A
-        hand not seen is no visible motion, hence 0, as a static cell's motion is.
+        Speed peaks while a hand swings, impact when it stops: a clap or a drum
+        hit sounds at the stop. Impact at t is the drop from ``speed[t]`` (the
+        move into frame t) to ``speed[t + 1]``, so a stop is dated at the first
+        frame that shows the hand arrived. A hand not seen is no visible motion,
+        hence 0, as a static cell's motion is.
         """
-        previous = np.concatenate([[np.nan], self.speed[:-1]])
-        impact = np.maximum(previous - self.speed, 0.0)
+        following = np.concatenate([self.speed[1:], [np.nan]])
+        impact = np.maximum(self.speed - following, 0.0)
         return np.nan_to_num(np.stack([self.speed, impact], axis=1), nan=0.0)
 
 
@@ -284,8 +286,8 @@ class BodyMotion:
 def hand_speed(per_frame: Sequence[Sequence[Hand]], fps: float) -> np.ndarray:
     """``(T,)`` summed speed of the hands in hand sizes per second; NaN in frames where no hand is matched.
 
-    Each hand of frame t is matched to the nearest hand of frame t - 1 (by the
-    first point, the wrist): identities are not trusted,
+    Each hand of frame t is matched to the hand of frame t - 1 whose wrist is
+    nearest, if it is nearest that one in turn: identities are not trusted,
     mediapipe's handedness label flips. Its speed is the mean displacement of
     its points over its size: hand sizes, so a hand far from the camera moves
     as much as a near one. Frame 0 and a hand with no match contribute nothing.
@@ -294,15 +296,20 @@ def hand_speed(per_frame: Sequence[Sequence[Hand]], fps: float) -> np.ndarray:
     for t in range(1, len(per_frame)):
         total, matched = 0.0, False
         for hand in per_frame[t]:
-            if not per_frame[t - 1]:
-                continue
-            near = min(per_frame[t - 1], key=lambda h: _distance(h.points[0], hand.points[0]))
+            near = _nearest(hand, per_frame[t - 1])
+            if near is None or _nearest(near, per_frame[t]) is not hand:
+                continue  # a hand new in frame t: its nearest hand of t - 1 is another's
             step = np.sqrt(np.sum((hand.points - near.points) ** 2, axis=1))
             total += float(np.sum(step)) / len(step) / hand.size * fps
             matched = True
         if matched:
             speed[t] = total
     return speed
+
+
+def _nearest(hand: Hand, others: Sequence[Hand]) -> Hand | None:
+    """The hand of ``others`` whose wrist is nearest ``hand``'s, or None."""
+    return min(others, key=lambda h: _distance(h.points[0], hand.points[0]), default=None)
 
 
 def correlate_motion(audio_env: np.ndarray, track: BodyTrack, fps: float, max_offset: float = 1.0) -> MotionCorrelation:
