@@ -38,23 +38,15 @@ import numpy as np
 
 from curation.correlation import lag_table, pearson_at_lag
 from curation.localization import parabolic_offset
+from curation.models.faces import FACE_SCORE, Box, face_detector, person_faces
 from curation.signal_aligner import MIN_OVERLAP_SECONDS
 
-Box = tuple[float, float, float, float]
-"""``(x0, y0, x1, y1)``: normalised to the frame (x right, y down, in [0, 1]) in results, pixels inside."""
-FACE_SCORE = 0.75
-"""Face detections below this score are not counted: real faces here scored 0.79-0.94, false ones (a LEGO model,
-a cockatoo, a cartoon rabbit) up to 0.76, and only one frame in five at that (docs/alignment.md)."""
-TILE_SIDE = 2 / 3
-"""Face-detection tiles: squares of this share of the frame's short side, overlapping by half."""
 CROP_SCALES = (2.5, 3.0, 3.5)
 """Each face is segmented on three crops: ``k`` face sizes either side, ``k / 2`` above, ``k + 1`` below (the
 upper body). On the webcam inset the pose model finds the person in 1 to 4 of 5 frames on any one crop, which
 crop varying with a pixel's shift of the face box; over three it found it in 6 of 15 and 11 of 15 runs."""
 MIN_FOUND = 0.2
 """Share of a face's runs (frames x crops) the pose model must find a person in for the face to get a mask."""
-MAX_FACES = 4
-"""Faces segmented per clip, the most confident first: a crowd's mask is the full-frame pass's job."""
 AT_WRIST = 2.0
 """A hand counts when its wrist is within this many hand sizes of a wrist of the pose."""
 
@@ -186,7 +178,7 @@ class PersonSegmenter:
         if self._models is None:
             from mediapipe.python.solutions import pose
 
-            self._models = (_face_detector(), pose.Pose(static_image_mode=True, enable_segmentation=True))
+            self._models = (face_detector(), pose.Pose(static_image_mode=True, enable_segmentation=True))
         return self._models
 
 
@@ -273,7 +265,7 @@ class BodyMotion:
             self._models = (
                 hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=1),
                 pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=False),
-                _face_detector(),
+                face_detector(),
             )
         return self._models
 
@@ -353,70 +345,6 @@ def _spaced(n: int, k: int) -> list[int]:
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.sum((a - b) ** 2)))
-
-
-def person_faces(detector: Any, frames: Sequence[np.ndarray]) -> list[Box]:
-    """The boxes (pixels) of the faces found in at least half of ``frames``, the most confident first.
-
-    A face found in one frame only is more often a false detection than a
-    person (a LEGO model's knob, a cockatoo's eye); detections of one face in
-    several frames (IoU > 0.3) merge into their union, so that a crop around it
-    covers where it was in every frame, however it moved.
-    """
-    merged: list[tuple[Box, float, set[int]]] = []
-    found = [(box, score, k) for k, frame in enumerate(frames) for box, score in _faces(detector, frame)]
-    for box, score, k in sorted(found, key=lambda item: -item[1]):
-        for i, (kept, best, seen) in enumerate(merged):
-            if _iou(box, kept) > 0.3:
-                union = (min(box[0], kept[0]), min(box[1], kept[1]), max(box[2], kept[2]), max(box[3], kept[3]))
-                merged[i] = (union, best, seen | {k})
-                break
-        else:
-            merged.append((box, score, {k}))
-    return [box for box, _, seen in merged if 2 * len(seen) >= len(frames)][:MAX_FACES]
-
-
-def _face_detector() -> Any:
-    """mediapipe's short-range face detector (its detections are filtered at `FACE_SCORE` by `_faces`)."""
-    from mediapipe.python.solutions import face_detection
-
-    return face_detection.FaceDetection(model_selection=0)
-
-
-def _faces(detector: Any, frame: np.ndarray) -> list[tuple[Box, float]]:
-    """Face boxes (pixels) and scores on the whole frame and on overlapping square tiles.
-
-    The short-range detector sees its input at 128 x 128: on a 384 x 216 frame a
-    25-px face is 8 px there, which it misses in most frames; on a tile of two
-    thirds of the frame's height it is 22 px.
-    """
-    height, width = frame.shape[:2]
-    side = max(16, round(min(height, width) * TILE_SIDE))
-    windows = [(0, 0, width, height)]
-    for y in _tile_starts(height, side):
-        windows += [(x, y, side, side) for x in _tile_starts(width, side)]
-    found = []
-    for x, y, w, h in windows:
-        for detection in detector.process(np.ascontiguousarray(frame[y : y + h, x : x + w])).detections or []:
-            b = detection.location_data.relative_bounding_box
-            box = (x + b.xmin * w, y + b.ymin * h, x + (b.xmin + b.width) * w, y + (b.ymin + b.height) * h)
-            if detection.score[0] >= FACE_SCORE:  # min_detection_confidence does not filter in 0.10.14
-                found.append((box, float(detection.score[0])))
-    return found
-
-
-def _tile_starts(length: int, side: int) -> list[int]:
-    """Starts of tiles of ``side`` covering ``length`` with about half a tile of overlap."""
-    if side >= length:
-        return [0]
-    count = math.ceil((length - side) / (side / 2)) + 1
-    return sorted({int(v) for v in np.linspace(0, length - side, count).round()})
-
-
-def _iou(a: Box, b: Box) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _crop(face: Box, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
