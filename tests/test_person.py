@@ -57,6 +57,7 @@ def test_the_mask_covers_the_person_in_the_webcam_inset(segmenter: PersonSegment
     x0, y0, x1, y1 = result.box
     assert 0.08 <= x0 < x1 <= 0.29 and 0.1 <= y0 < y1 <= 0.39  # inside the inset, 0.089-0.286 x 0.111-0.380
     assert result.share == pytest.approx(np.count_nonzero(person) / person.size)
+    assert np.array_equal(segmenter.segment(clip.frames).mask, result.mask)  # no state carried between clips
 
 
 @pytest.mark.parametrize("name", ["techslides_small.mp4", "psychtoolbox_dualdiscs.mov"])

@@ -19,8 +19,8 @@ import numpy as np
 Box = tuple[float, float, float, float]
 """``(x0, y0, x1, y1)``: normalised to the frame (x right, y down, in [0, 1]) in results, pixels inside."""
 FACE_SCORE = 0.75
-"""Face detections below this score are not counted: real faces here scored 0.79-0.94, false ones (a LEGO model,
-a cockatoo, a cartoon rabbit) up to 0.76, and only one frame in five at that (docs/alignment.md)."""
+"""Face detections below this score are not counted: the real face here scored 0.78-0.94, false ones (a LEGO model,
+a cockatoo, a cartoon rabbit) up to 0.76, in one frame of ten (docs/alignment.md)."""
 MAX_FACES = 4
 """Faces kept per clip, the most confident first: each costs the segmenter 15 pose runs (a crowd is not masked whole)."""
 TILE_SIDE = 2 / 3

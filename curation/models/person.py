@@ -10,9 +10,8 @@ nothing downloaded at run time), run through its legacy ``solutions`` API:
   that a 25-px face in a webcam inset is big enough for the detector's 128-px
   input), confident (score >= `FACE_SCORE`) in at least half the sampled
   frames. The other models find people everywhere on their own: the pose model
-  called a LEGO model a person with visibility 1.0, selfie segmentation masks
-  any foreground object (a fifth of that frame), the palm detector fires on a
-  cartoon rabbit;
+  gave a LEGO model visible wrists in 135 of 138 frames, selfie segmentation
+  masked 14 % of that frame, the hand model found hands in a room with plants;
 * `PersonSegmenter`: the person's mask, the sample's segmentation label when
   the sound is a visible person, from the pose model's segmentation on a crop
   around each face. Not selfie segmentation: on the webcam inset it either
