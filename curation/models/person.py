@@ -55,14 +55,15 @@ class PersonMask:
     """A clip's person mask, or None with the reason (no person found)."""
 
     mask: np.ndarray | None
-    """``(H, W)`` float64 at the frames' resolution: the mean person probability where it reaches the threshold, else 0."""
+    """``(H, W)`` float64 at the frames' resolution: the pose model's person probability (its mean over the runs
+    that found a body) where it reaches the threshold, else 0."""
     box: Box | None
     share: float
     """Share of the frame the mask covers, in [0, 1]."""
     reason: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Hand:
     """One hand in one frame: its landmarks in pixels and its size (pixels), the unit of its speed."""
 
