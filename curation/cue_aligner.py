@@ -14,7 +14,8 @@ Speech with a visible face goes the **lip path** (`curation.lipsync`): the
 sync offset, its confidence, the instance score (the voice's correlation with
 the lips at lag 0, over its chance level) and the 1-s temporal windows all come
 from the voice against the mouth, and the localization label is the speaking
-face's box. Everything else (no speech, or speech with no face on screen:
+face's box, its mask the person's segmentation (`curation.models.person`,
+mediapipe's pose segmentation around the confirmed face). Everything else (no speech, or speech with no face on screen:
 narration, a voice-over) goes the ``signal-v1`` method unchanged.
 
 The class label (AudioSet's names and ids, `curation/models/audioset_labels.csv`)
@@ -22,9 +23,10 @@ is what the models can tell: "Speech" for speech with a visible speaking face,
 "Narration, monologue" for speech with none; otherwise none, with the reason.
 Its score is the share of the clip the VAD calls speech.
 
-The face tracking of a clip is kept for the next call on the very same frames
-array: re-alignment (`curation.analyse.realign`) and the benchmark's variants
-shift only the audio, so the faces are found once per clip.
+The face tracking and the person mask of a clip are kept for the next call on
+the very same frames array: re-alignment (`curation.analyse.realign_all`) and
+the benchmark's variants shift only the audio, so they are computed once per
+clip.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy as np
 from curation import lipsync
 from curation.models import faces, speech
 from curation.models.imagebind_aligner import LABELS_FILE, load_labels
+from curation.models.person import PersonSegmenter
 from curation.records import Clip
 from curation.roles import Analysis, Score
 from curation.signal_aligner import (
@@ -66,10 +69,12 @@ class CueAligner:
         self.signal = SignalAligner(max_offset=max_offset, silence_dbfs=silence_dbfs)
         self.speech = speech.SpeechDetector()
         self.faces = faces.FaceTracker()
+        self.person = PersonSegmenter()
         self.name = f"cues-v1 ({speech.MODELS}; {faces.MODELS}; else {self.signal.name})"
         labels = load_labels(LABELS_FILE)
         self._labels = {name: labels.index(name) for name in (SPEECH_LABEL, NARRATION_LABEL)}
         self._tracked: tuple[Any, faces.FaceTrack] | None = None
+        self._masked: tuple[Any, np.ndarray | None, str | None] | None = None
 
     def analyse(self, clip: Clip, caption: str | None) -> Analysis:
         """Score ``clip`` on the lip path or the signal path (module docstring); ``caption`` is unused."""
@@ -108,6 +113,7 @@ class CueAligner:
         else:
             instance = Score(score=lipsync.instance_score(sync), raw=sync.raw)
         temporal = lipsync.windows(envelope, mouth, fps, duration, spoken, instance.score or 0.0)
+        mask, mask_reason = self._mask(clip.frames)
         return Analysis(
             language=Score.missing(LANGUAGE_REASON),
             instance=instance,
@@ -117,14 +123,22 @@ class CueAligner:
             sync_confidence=confidence,
             sync_reason=sync_reason,
             heatmap=None,
-            heatmap_reason="the lip path localizes the speaking face (box), not a heatmap",
+            heatmap_reason=mask_reason,  # why there is no mask, when there is none (the box needs no heatmap)
             category=self._category(SPEECH_LABEL, share),
             category_reason=None,
             box=track.box(),
+            mask=mask,
         )
 
     def _category(self, label: str, share: float) -> tuple[str, int, float]:
         return label, self._labels[label], share
+
+    def _mask(self, frames: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """The speaking person's mask of ``frames`` (or None and why), reused for the same array like the track."""
+        if self._masked is None or self._masked[0] is not frames:
+            person = self.person.segment(frames)
+            self._masked = (frames, person.mask, person.reason)
+        return self._masked[1], self._masked[2]
 
     def _track(self, frames: np.ndarray) -> faces.FaceTrack:
         """The face track of ``frames``, reused when the same array comes again (only the audio was shifted)."""

@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
-from curation.correlation import above_chance, peak_confidence, unit
+from curation.correlation import above_chance, lag_table, peak_confidence, pearson, pearson_at_lag, unit
 from curation.envelopes import HOP, WINDOW, audio_onset_envelope, motion_envelopes
 from curation.localization import parabolic_offset
 from curation.records import Clip
@@ -108,7 +108,7 @@ class SignalAligner:
         sync_offset, sync_confidence, sync_reason, best_lag = self._sync(audio_env, candidates, circular, fps, duration)
         lag = best_lag if (self.score_at_offset and best_lag is not None) else 0
 
-        at_lag = _pearson_at_lag(audio_env, candidates, lag)
+        at_lag = pearson_at_lag(audio_env, candidates, lag)
         best = None
         if not np.isfinite(at_lag).any():
             instance = Score.missing("audio and motion do not overlap at the scored lag")
@@ -149,7 +149,7 @@ class SignalAligner:
         if max_lag < 1:
             return None, None, "offset search range is shorter than one frame", None
         lags = np.arange(-max_lag, max_lag + 1)
-        table = np.stack([_pearson_at_lag(audio_env, candidates, int(lag)) for lag in lags])
+        table = lag_table(audio_env, candidates, max_lag)
         table = np.where(np.isfinite(table), table, -np.inf)
         curve = table.max(axis=1)
         i = int(np.argmax(curve))
@@ -189,29 +189,6 @@ def degenerate(clip: Clip, silence_dbfs: float) -> str | None:
     return None
 
 
-def _pearson_at_lag(audio_env: np.ndarray, candidates: np.ndarray, lag: int) -> np.ndarray:
-    """Pearson r of ``audio_env[t + lag]`` with each column of ``candidates[t]`` over their overlap; NaN if flat."""
-    n = len(audio_env)
-    if lag >= 0:
-        a, m = audio_env[lag:], candidates[: n - lag]
-    else:
-        a, m = audio_env[: n + lag], candidates[-lag:]
-    return _pearson(a, m)
-
-
-def _pearson(a: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Pearson r of vector ``a`` with each column of ``m``; NaN where either side has no variance."""
-    if len(a) < 3:
-        return np.full(m.shape[1], np.nan)
-    ac = a - a.mean()
-    mc = m - m.mean(axis=0)
-    den = np.sqrt(np.sum(ac * ac) * np.sum(mc * mc, axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.sum(ac[:, None] * mc, axis=0) / den
-    tiny = 1e-12 * max(1.0, float(np.abs(a).max()) ** 2)
-    return np.where(den > tiny, r, np.nan)
-
-
 def _heatmap(r: np.ndarray, motion: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Each cell's positive correlation weighted by its motion's spread relative to the most active cell.
 
@@ -240,7 +217,7 @@ def _windows(
     out = []
     for w in range(count):
         t = np.nonzero((times >= w) & (times < w + 1) & (np.arange(n) + lag >= 0) & (np.arange(n) + lag < n))[0]
-        r = _pearson(audio_env[t + lag], motion[t, None])[0] if len(t) else np.nan
+        r = pearson(audio_env[t + lag], motion[t, None])[0] if len(t) else np.nan
         out.append(unit(r) if np.isfinite(r) else 0.0)
     return out, None
 

@@ -75,6 +75,16 @@ def test_the_clip_takes_the_lip_path_with_the_speech_label_and_the_face_box(anal
     assert len(analysis.temporal_windows) == 5 and all(0.0 <= w <= 1.0 for w in analysis.temporal_windows)
 
 
+def test_the_written_mask_covers_the_speaking_person_inside_the_webcam_inset(speech: Clip, analysis: Analysis) -> None:
+    labels, mask = _labels(Decision(speech, analysis, None, None, None, False), 384, 216)
+    assert labels["mask"] == {"present": True, "reason": None} and mask is not None
+    ys, xs = np.nonzero(mask)
+    inside = (xs >= WEBCAM_INSET[0] * 384) & (xs < WEBCAM_INSET[2] * 384) & (ys >= WEBCAM_INSET[1] * 216)
+    inside &= ys < WEBCAM_INSET[3] * 216
+    assert inside.mean() >= 0.95, f"{1 - inside.mean():.0%} of the mask lies outside the inset"
+    assert mask[int(FACE_CENTRE[1] * 216), int(FACE_CENTRE[0] * 384)] == 255, "the face is part of the person"
+
+
 @pytest.mark.parametrize("seconds", [-0.4, 0.2, 0.52])
 def test_a_known_shift_of_the_pcm_is_recovered_within_40_ms(
     aligner: CueAligner, speech: Clip, analysis: Analysis, seconds: float
@@ -109,7 +119,8 @@ def test_the_sample_prefers_an_explicit_box_and_mask(speech: Clip, analysis: Ana
     labels, mask = _labels(Decision(speech, with_mask, None, None, None, False), 384, 216)
     assert labels["localization"]["box"] == with_mask.box and labels["mask"]["present"]
     assert mask.shape == (216, 384) and mask[108, 40] == 255 and mask[108, 200] == 0 and mask[10, 40] == 0
-    labels, mask = _labels(Decision(speech, analysis, None, None, None, False), 384, 216)
+    unmasked = replace(analysis, mask=None, heatmap_reason=None)
+    labels, mask = _labels(Decision(speech, unmasked, None, None, None, False), 384, 216)
     assert labels["localization"]["box"] == analysis.box and mask is None
     assert labels["mask"] == {"present": False, "reason": "no segmentation ran"}
     rounded = replace(analysis, box=[0.123456, 0.2, 0.3, 0.4], mask=np.full((2, 2), 0.654321)).rounded()
