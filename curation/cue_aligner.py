@@ -59,7 +59,13 @@ SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
 
 
 class CueAligner:
-    """The ``cues-v1`` `Aligner`: lip synchrony for on-screen speech, ``signal-v1`` for the rest."""
+    """The ``cues-v1`` `Aligner`: lip synchrony for on-screen speech, ``signal-v1`` for the rest.
+
+    ``name`` is the aligner's version, what a calibration (`curation.calibration`) is fitted for; the models it
+    runs and their licences are listed in `curation/models/cpu_models.csv` (the card's model table).
+    """
+
+    name = "cues-v1"
 
     def __init__(self, max_offset: float = 1.0, silence_dbfs: float = -60.0) -> None:
         if max_offset < 0:
@@ -70,7 +76,6 @@ class CueAligner:
         self.speech = speech.SpeechDetector()
         self.faces = faces.FaceTracker()
         self.person = PersonSegmenter()
-        self.name = f"cues-v1 ({speech.MODELS}; {faces.MODELS}; else {self.signal.name})"
         labels = load_labels(LABELS_FILE)
         self._labels = {name: labels.index(name) for name in (SPEECH_LABEL, NARRATION_LABEL)}
         self._tracked: tuple[Any, faces.FaceTrack] | None = None

@@ -196,9 +196,9 @@ def profile_settings(config: CurationConfig) -> dict[str, Any]:
 def aligner_name(config: CurationConfig) -> str:
     """The name of ``config.profile``'s aligner, without loading any model (its calibration is looked up by it)."""
     if config.profile == "cpu":
-        from curation.signal_aligner import SignalAligner
+        from curation.cue_aligner import CueAligner
 
-        return SignalAligner.name
+        return CueAligner.name
     if config.profile == "paper":
         from curation.models.imagebind_aligner import ImageBindAligner
 

@@ -62,7 +62,6 @@ OPEN_STEP = 1e-4
 """Rounding of the mouth opening (a ratio of about 0.2-0.8): far coarser than kernel noise, far finer than a lip's motion."""
 UPPER_LIP, LOWER_LIP, LEFT_EYE, RIGHT_EYE = 0, 17, 33, 263
 """FaceMesh's outer-lip midpoints (top of the upper lip, bottom of the lower one) and the eyes' outer corners."""
-MODELS = "mediapipe 0.10.14 face_detection_full_range + face_landmark (Apache-2.0)"
 
 
 @dataclass

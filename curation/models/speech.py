@@ -22,7 +22,6 @@ SPEECH_PROBABILITY = 0.5
 """A chunk at or above this probability is speech (Silero's own default threshold)."""
 PROB_STEP = 1e-4
 """Rounding of the probabilities, so that ONNX Runtime's CPU-dependent last bits cannot reach a decision."""
-MODELS = "silero-vad 6.2.3 silero_vad.onnx (MIT)"
 
 
 @dataclass
