@@ -23,7 +23,7 @@ from curation.config import CurationConfig
 from curation.filters import needs_realignment, realignment_helps
 from curation.profiles import Profile, build_profile
 from curation.records import Clip, ModelFailure
-from curation.roles import Analysis
+from curation.roles import Analysis, LanguageScorer, Score
 
 ProfileFactory = Callable[[CurationConfig], Profile]
 
@@ -145,15 +145,35 @@ def realign(clip: Clip, analysis: Analysis, caption: str | None, aligner: Any, c
 
 
 def run_model_stages(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[ModelResult]:
-    """Caption, align and re-align audible clips; a model failure is recorded on its clip, never raised."""
+    """Caption, align and re-align audible clips; a model failure is recorded on its clip, never raised.
+
+    A profile with a language scorer (the cpu profile) scores the caption after alignment, against the
+    transcript and the class label of the analysis kept (`score_language`).
+    """
     out = []
     for clip, caption in zip(clips, caption_batch(clips, profile), strict=True):
         aligner = _GuardedAligner(profile.aligner)
         analysis = aligner.analyse(clip, caption.text)
         decision = realign(clip, analysis, caption.text, aligner, config)
         failures = [caption.failure] if caption.failure else []
+        if profile.language is not None:
+            language, failure = score_language(profile.language, caption, decision.analysis)
+            decision.analysis = replace(decision.analysis, language=language)
+            failures += [failure] if failure else []
         out.append(ModelResult(decision, caption, (failures + aligner.failures or [None])[0]))
     return out
+
+
+def score_language(
+    scorer: LanguageScorer, caption: CaptionResult, analysis: Analysis
+) -> tuple[Score, ModelFailure | None]:
+    """The language score of the clip's caption (rounded), or a missing score with the failure when it raised."""
+    label = analysis.category[0] if analysis.category else None
+    try:
+        return scorer.score(caption.text, caption.transcript, label).rounded(), None
+    except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
+        failure = ModelFailure("language", f"{type(exc).__name__}: {exc}"[:280])
+        return Score.missing(failure.reason), failure
 
 
 class LocalModelStages:

