@@ -23,6 +23,7 @@ from curation import __version__, ledger
 from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.inputs import InputProblem, input_line
+from curation.models.licences import model_licences
 from curation.plan import Unit
 from curation.profiles import profile_settings
 from curation.records import CurationError, InputItem, InputLine, UnitFailure, UnitRecord
@@ -180,6 +181,7 @@ def _report(
         "plan": fingerprint,
         "config": config.to_dict(),
         "profile_settings": profile_settings(config),
+        "model_licences": model_licences(config.profile),
         "counts": {
             "inputs": {
                 "total": sum(totals.outcomes.values()),
