@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from curation.models.imagebind_aligner import load_labels
-from curation.models.text import SentenceEmbedder, normalise_sentence
+from curation.models.text import MiniLMEmbedder, SentenceEmbedder, normalise_sentence
 from curation.roles import Score, round_score
 
 REFERENCE_FILE = Path(__file__).with_name("language_reference.csv")
@@ -93,14 +93,12 @@ class MiniLMLanguageScorer:
 
     @property
     def name(self) -> str:
-        return self._embedder.name if self._embedder is not None else "all-MiniLM-L6-v2"
+        return (self._embedder or MiniLMEmbedder).name
 
     def embedder(self) -> SentenceEmbedder:
         with self._lock:
             if self._embedder is None:
-                from curation.models.text import MiniLMEmbedder
-
-                self._embedder = MiniLMEmbedder()
+                self._embedder = MiniLMEmbedder()  # imports sentence-transformers (and torch) now
             return self._embedder
 
     def score(self, caption: str | None, transcript: str | None, label: str | None) -> Score:
