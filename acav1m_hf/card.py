@@ -64,6 +64,8 @@ SIZE_CATEGORIES = (
     (1_000_000_000_000, "100B<n<1T"),
 )
 """Upper bounds (exclusive) of the Hub's ``size_categories`` values."""
+LICENCE_COLUMNS = ("role", "model", "package", "licence", "stated_in")
+"""The columns of the report's ``model_licences`` rows, in the card's table order."""
 
 
 def size_category(n: int) -> str:
@@ -222,6 +224,13 @@ def _release(facts: ReleaseFacts) -> str:
                 f"\n\nClips re-aligned by their estimated audio offset before the final decision: {curation.realigned}."
             )
         parts.append(text)
+
+    if curation.model_licences:
+        rows = [tuple(row.get(k, "") for k in LICENCE_COLUMNS) for row in curation.model_licences]
+        parts.append(
+            f"Models of the `{curation.profile}` profile and their licences (`pipeline.models` of each sample names "
+            "the ones that ran on it):\n\n" + _table(("Role", "Model", "Package", "Licence", "Stated in"), rows)
+        )
 
     config, version = curation.config, curation.acav1m_version
     shown = ", ".join(f"`{k}` = {config[k]}" for k in ("profile", "clip_seconds", "keep_flagged") if k in config)

@@ -193,6 +193,11 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _licence_rows(value: Any) -> tuple[dict[str, str], ...]:
+    rows = value if isinstance(value, list) else []
+    return tuple(dict(row) for row in rows if isinstance(row, dict) and all(isinstance(v, str) for v in row.values()))
+
+
 @dataclass(frozen=True)
 class CurationFacts:
     """What curation did, from its report; every field is optional there (a sparse or foreign report reads as empty).
@@ -211,6 +216,9 @@ class CurationFacts:
     profile_settings: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     """Whether the alignment scores were calibrated (``calibrated``), by which file, for which ``aligner``."""
+    model_licences: tuple[dict[str, str], ...] = ()
+    """The profile's models with their licences (role, model, package, licence, stated_in), as the report lists
+    them; rows that are not objects of strings are left out."""
     acav1m_version: str | None = None
     date_published: str | None = None
     release_version: str = FIRST_VERSION
@@ -237,6 +245,7 @@ class CurationFacts:
             config=config,
             profile_settings=_dict(report.get("profile_settings")),
             calibration=_dict(report.get("calibration")),
+            model_licences=_licence_rows(report.get("model_licences")),
             acav1m_version=version if isinstance(version, str) and version else None,
             date_published=date if isinstance(date, str) and date else None,
             release_version=release_version if isinstance(release_version, str) else FIRST_VERSION,

@@ -25,7 +25,7 @@ from curation.config import CurationConfig
 from curation.filters import needs_realignment, realignment_helps
 from curation.profiles import Profile, build_profile
 from curation.records import Clip, ModelFailure
-from curation.roles import Analysis
+from curation.roles import Analysis, LanguageScorer, Score
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +177,36 @@ def realign_all(
 
 
 def run_model_stages(clips: list[Clip], profile: Profile, config: CurationConfig) -> list[ModelResult]:
-    """Caption, align and re-align audible clips, a batch at a time; a model failure is recorded on its clip."""
+    """Caption, align and re-align audible clips, a batch at a time; a model failure is recorded on its clip.
+
+    A profile with a language scorer (the cpu profile) scores the caption after alignment, against the
+    transcript and the class label of the analysis kept (`score_language`).
+    """
     captions = caption_batch(clips, profile)
     texts = [caption.text for caption in captions]
     calibration = calibration_for(profile.aligner.name, config)
     first = guarded_analyses(profile.aligner, clips, texts, calibration)
     decisions = realign_all(clips, first, texts, profile.aligner, config, calibration)
-    return [
-        ModelResult(decision, caption, caption.failure or failure)
-        for caption, (decision, failure) in zip(captions, decisions, strict=True)
-    ]
+    out = []
+    for caption, (decision, failure) in zip(captions, decisions, strict=True):
+        if profile.language is not None:
+            language, language_failure = score_language(profile.language, caption, decision.analysis)
+            decision.analysis = replace(decision.analysis, language=language)
+            failure = failure or language_failure
+        out.append(ModelResult(decision, caption, caption.failure or failure))
+    return out
+
+
+def score_language(
+    scorer: LanguageScorer, caption: CaptionResult, analysis: Analysis
+) -> tuple[Score, ModelFailure | None]:
+    """The language score of the clip's caption (rounded), or a missing score with the failure when it raised."""
+    label = analysis.category[0] if analysis.category else None
+    try:
+        return scorer.score(caption.text, caption.transcript, label).rounded(), None
+    except Exception as exc:  # noqa: BLE001 - one clip's failure stays with that clip
+        failure = ModelFailure("language", f"{type(exc).__name__}: {exc}"[:280])
+        return Score.missing(failure.reason), failure
 
 
 class LocalModelStages:

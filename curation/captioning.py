@@ -1,8 +1,12 @@
 """Captioning stage (Algorithm 1, lines 6-8): descriptions → one comprehensive caption.
 
-With no captioner in the profile, a manifest's ``text`` is the caption; with
-neither, the caption is null with the reason. Model failures are recorded on
-the clip (null + reason) and flag it for reprocessing; they never stop a run.
+With no captioner in the profile but a condenser (the cpu profile), the
+caption is condensed from the manifest's ``text`` and the transcript, and its
+``origin`` names the condenser and what it read (``SmolLM2-... (manifest text +
+transcript)``); with neither text nor speech it is null with the reason. With
+no captioner and no condenser, the manifest's ``text`` is the caption as is.
+Model failures are recorded on the clip (null + reason) and flag it for
+reprocessing; they never stop a run.
 A captioner that raises fails its batch; one that reports a failure per clip
 (a served VLM: `curation.models.captioner_openai`) fails that clip only.
 
@@ -21,6 +25,8 @@ from curation.profiles import Profile
 from curation.records import Clip, ModelFailure
 from curation.redact import redact_text
 
+NOTHING_TO_CONDENSE = "no manifest text and no speech heard, and no captioner in this profile"
+
 
 @dataclass
 class CaptionResult:
@@ -35,10 +41,10 @@ class CaptionResult:
 
 def caption_batch(clips: list[Clip], profile: Profile) -> list[CaptionResult]:
     """Caption a batch of clips (batched so that a GPU captioner sees several clips at once)."""
-    if profile.captioner is None:
+    if profile.captioner is None and profile.condenser is None:
         return [_from_manifest(clip) for clip in clips]
     try:
-        descriptions = profile.captioner.describe(clips)
+        descriptions = profile.captioner.describe(clips) if profile.captioner else [[] for _ in clips]
     except Exception as exc:  # noqa: BLE001 - recorded on every clip of the batch
         return [_failed(ModelFailure("captioner", _short(exc))) for _ in clips]
     transcripts = [
@@ -76,6 +82,8 @@ def _condense(
     """
     if isinstance(descriptions, Exception):
         return _failed(ModelFailure("captioner", _short(descriptions)), None, transcript)
+    if profile.captioner is None:
+        return _condense_text(clip, transcript, profile)
     if profile.condenser is None:
         text = " ".join(descriptions).strip() or None
         reason = None if text else "the captioner returned no description"
@@ -86,6 +94,18 @@ def _condense(
         return _failed(ModelFailure("condenser", _short(exc)), descriptions, transcript)
     origin = f"{profile.captioner.name} + {profile.condenser.name}"
     return CaptionResult(text, origin, None, descriptions, transcript)
+
+
+def _condense_text(clip: Clip, transcript: str | None, profile: Profile) -> CaptionResult:
+    """No captioner: the condenser rewrites the manifest text and the transcript into the caption."""
+    read = [name for name, text in (("manifest text", clip.item.text), ("transcript", transcript)) if text]
+    if not read:
+        return CaptionResult(None, None, NOTHING_TO_CONDENSE, [], transcript)
+    try:
+        text = profile.condenser.condense([], clip.item.text, transcript)  # type: ignore[union-attr] - checked
+    except Exception as exc:  # noqa: BLE001 - flagged for reprocessing, the clip goes on
+        return _failed(ModelFailure("condenser", _short(exc)), [], transcript)
+    return CaptionResult(text, f"{profile.condenser.name} ({' + '.join(read)})", None, [], transcript)  # type: ignore[union-attr]
 
 
 def _failed(

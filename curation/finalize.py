@@ -24,6 +24,7 @@ from curation.calibration import calibration_state
 from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.inputs import InputProblem, problem_line
+from curation.models.licences import model_licences
 from curation.plan import Unit
 from curation.profiles import aligner_name, profile_settings
 from curation.records import CurationError, InputLine, UnitFailure, UnitRecord
@@ -179,6 +180,7 @@ def _report(
         "config": config.to_dict(),
         "profile_settings": profile_settings(config),
         "calibration": calibration_state(aligner_name(config), config),
+        "model_licences": model_licences(config.profile),
         "counts": {
             "inputs": {
                 "total": sum(totals.outcomes.values()),

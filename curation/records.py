@@ -122,7 +122,7 @@ class ModelFailure:
     """
 
     stage: str
-    """``captioner``, ``condenser`` or ``aligner``."""
+    """``captioner``, ``condenser``, ``aligner`` or ``language``."""
     error: str
     """``Type: message``, already shortened (and redacted) by the stage."""
 

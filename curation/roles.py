@@ -151,3 +151,15 @@ class Transcriber(Protocol):
     name: str
 
     def transcribe(self, audio: np.ndarray) -> str: ...
+
+
+class LanguageScorer(Protocol):
+    """Scores a caption against what the clip's own models heard and recognised (Algorithm 1's language filter).
+
+    For profiles whose aligner has no text encoder (the cpu profile); the paper profile's ImageBind scores the
+    caption itself. ``label`` is the aligner's class label (``Analysis.category``), when it gave one.
+    """
+
+    name: str
+
+    def score(self, caption: str | None, transcript: str | None, label: str | None) -> Score: ...

@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import os
 import shutil
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from huggingface_hub import CommitInfo, GitRefs
 
 from curation.calibration import ENVIRONMENT as CALIBRATION_ENVIRONMENT
 from curation.config import CurationConfig
+from curation.profiles import Profile, build_profile
 from curation.run import curate
 
 # The pipeline's tests run on synthetic clips, which the shipped calibrations (fitted on real footage) do not
@@ -55,12 +57,21 @@ def release_inputs(folder: Path) -> list[str]:
     return [str(SAMPLE_DATA / "manifest.csv"), str(folder / "synthetic.csv")]
 
 
+def cpu_profile_verbatim_captions(config: CurationConfig) -> Profile:
+    """The cpu profile without its condenser: the captions are the manifests' as written.
+
+    The site's tests need the hostile caption to reach the pages verbatim; the condensed captions are tested on
+    their own (tests/test_models_language.py).
+    """
+    return replace(build_profile(config), condenser=None)
+
+
 @pytest.fixture(scope="session")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A curated release folder (do not modify it: copy it with `release_copy`)."""
     base = tmp_path_factory.mktemp("release")
     root = base / "acav1m"
-    curate(release_inputs(base / "inputs"), root, RELEASE_CONFIG)
+    curate(release_inputs(base / "inputs"), root, RELEASE_CONFIG, profile_factory=cpu_profile_verbatim_captions)
     return root
 
 

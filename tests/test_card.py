@@ -104,6 +104,23 @@ def test_body_documents_schema_release_and_datasheet(release: Path):
     assert "None" not in body
 
 
+def test_card_lists_the_licence_of_every_model_of_the_profile(release: Path):
+    """The cpu profile's models (curation/models/cpu_models.csv) reach the card through report.json."""
+    from curation.models.licences import model_licences
+
+    rows = model_licences("cpu")
+    assert _report(release)["model_licences"] == rows
+    assert {r["licence"] for r in rows} == {"Apache-2.0", "MIT"}
+    assert {r["role"] for r in rows} == {"aligner", "transcriber", "condenser", "embedder"}
+    body = _card(release).text
+    assert "Models of the `cpu` profile and their licences" in body
+    for row in rows:
+        cells = [row[k] for k in card.LICENCE_COLUMNS]  # no cell holds a "|" or a line break
+        assert "| " + " | ".join(cells) + " |" in body, row
+    body = card.render(_with_report(release, {"model_licences": [{"role": 1}], "config": {"profile": "paper"}}))
+    assert "their licences" not in body  # a foreign report's rows that are not text are left out
+
+
 def test_curation_wrote_the_card_that_render_gives(release: Path):
     assert (release / CARD).read_text(encoding="utf-8") == card.render(ReleaseFacts.read(release, checksums=False))
 

@@ -28,7 +28,7 @@ from acav1m_hf import release as layout
 from curation.config import CurationConfig
 from curation.engines import LocalEngine, RayEngine, make_engine
 from curation.ledger import FINALIZED
-from curation.profiles import Profile
+from curation.profiles import Profile, build_profile
 from curation.run import CurationError, UnitJob, curate
 from curation.signal_aligner import SignalAligner
 from curation.writer import Store
@@ -103,11 +103,15 @@ class BrokenAligner(FlakyAligner):
 
 
 def flaky_profile(config: CurationConfig) -> Profile:
-    return Profile("cpu", aligner=FlakyAligner(SignalAligner(max_offset=config.max_offset), "clip2.mp4"))
+    """The cpu profile (its text models too: a retried unit must match the others) with the flaky aligner."""
+    aligner = FlakyAligner(SignalAligner(max_offset=config.max_offset), "clip2.mp4")
+    return replace(build_profile(config), aligner=aligner)
 
 
 def broken_profile(config: CurationConfig) -> Profile:
-    return Profile("cpu", aligner=BrokenAligner(SignalAligner(max_offset=config.max_offset), "clip1.mp4"))
+    return replace(
+        build_profile(config), aligner=BrokenAligner(SignalAligner(max_offset=config.max_offset), "clip1.mp4")
+    )
 
 
 def test_a_model_failure_on_one_clip_is_recorded_on_that_clip_and_retried_on_request(

@@ -187,7 +187,10 @@ METADATA = _struct(
             _s("captioner", "Video LLM that wrote the descriptions."),
             _s("condenser", "LLM that condensed descriptions into one caption."),
             _s("transcriber", "Speech recogniser."),
-            _s("embedder", "Audio-visual-text embedder (alignment, labels)."),
+            _s(
+                "embedder",
+                "Embedder behind the alignment scores: ImageBind (audio-visual-text: alignment, labels) or, in the cpu profile, MiniLM (text only: the language score).",
+            ),
             _s("aligner", "Method that computed the alignment scores."),
         ),
     ),

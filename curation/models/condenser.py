@@ -38,6 +38,13 @@ SYSTEM_PROMPT = (
     "says what is seen and what is heard. Do not invent details that the inputs do not support. Answer with the "
     "caption only: no preamble, no list, no quotation marks."
 )
+TEXT_ONLY_PROMPT = (
+    "You write one caption for a short video clip. Use only the facts given: the text that came with the video "
+    "and the words spoken in it. Write one or two plain sentences. Do not add anything else."
+)
+"""The prompt when no video model described the clip (the cpu profile): asked to merge descriptions that do not
+exist, SmolLM2-135M invented whole stories ("a documentary about a community in Ashton"); asked this, it wrote
+"The video clip is about a person who will show a directory." for the transcript "I will show a directory"."""
 MAX_CAPTION_CHARS = 2000
 """An answer longer than this is not a caption (a runaway generation); it is rejected as malformed."""
 
@@ -64,11 +71,21 @@ class CircuitOpen(CondenserUnavailable):
 
 
 def build_messages(descriptions: Sequence[str], context: str | None, transcript: str | None) -> list[dict[str, str]]:
-    """Chat messages for one clip; the same inputs always give the same messages (and so the same cache key)."""
+    """Chat messages for one clip; the same inputs always give the same messages (and so the same cache key).
+
+    With no description at all, the text-only prompt (`TEXT_ONLY_PROMPT`) asks for a caption of the text and the
+    speech alone.
+    """
+    if not any(d and d.strip() for d in descriptions):
+        parts = []
+        if context and context.strip():
+            parts.append(f"Text that came with the video: {context.strip()}")
+        if transcript and transcript.strip():
+            parts.append(f'Words spoken in the video: "{transcript.strip()}"')
+        parts.append("Caption:")
+        return [{"role": "system", "content": TEXT_ONLY_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
     parts = ["Descriptions of the clip:"]
     parts.extend(f"- {d.strip()}" for d in descriptions if d and d.strip())
-    if len(parts) == 1:
-        parts.append("- (none)")
     if context and context.strip():
         parts.append(f"Text that came with the video: {context.strip()}")
     if transcript and transcript.strip():

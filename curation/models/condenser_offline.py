@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import importlib.util
 import threading
@@ -72,6 +73,8 @@ class LlamaCppCondenser:
                 seed=self.seed,
                 verbose=False,
             )
+            # freed before the interpreter tears llama_cpp's module down: Llama.__del__ at exit raises otherwise
+            atexit.register(self._llm.close)
         return self._llm
 
     def condense(self, descriptions: list[str], context: str | None, transcript: str | None) -> str:
@@ -131,16 +134,15 @@ class ExtractiveCondenser:
                 if key and key not in seen:
                     seen.add(key)
                     sentences.append(sentence if sentence[-1] in ".!?" else sentence + ".")
-        if not sentences:
-            raise MalformedAnswer("nothing to condense: no description and no manifest text")
-        chosen = self._select(sentences)
-        caption = " ".join(sentences[i] for i in chosen)
+        if not sentences and not (transcript and transcript.strip()):
+            raise MalformedAnswer("nothing to condense: no description, no manifest text and no transcript")
+        caption = " ".join(sentences[i] for i in self._select(sentences)) if sentences else ""
         if transcript and transcript.strip():
             speech = " ".join(transcript.split())
             if len(speech) > self.max_transcript_chars:
                 speech = speech[: self.max_transcript_chars].rsplit(" ", 1)[0] + " ..."
             caption += f' Speech: "{speech}"'
-        return caption
+        return caption.strip()
 
     def _select(self, sentences: list[str]) -> list[int]:
         vectors = self.embedder.embed(sentences)
