@@ -5,7 +5,8 @@ fetch`` fills the cache on one machine so that ``acav1m curate --cache-dir`` rea
 file ``{key}.{ext}`` and its record ``{key}.json`` (the window, the format and the site's metadata), written in that
 order, each under a temporary name and renamed whole: the record is the entry's commit, so a crash mid-fetch leaves
 no entry, only a temporary file that the next `store` of the same key replaces. Past ``max_bytes``, the entries used
-longest ago are removed (a lookup counts as a use).
+longest ago are removed (a lookup counts as a use). ``hosts/`` holds the per-host limits' lock files
+(`curation.hosts`), shared by every process fetching into the folder.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation.records import SourceInfo
+
+HOSTS_DIR = "hosts"
 
 
 def default_cache_dir() -> str:
