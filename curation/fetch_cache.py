@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,17 @@ class FetchCache:
         return Segment(str(media), data["offset"], SourceInfo.from_dict(data["site"]), data["audio"])
 
     def staging(self, key: str) -> Path:
-        """An empty folder of the cache's file system for yt-dlp to write ``key``'s segment in."""
-        folder = self.root / "tmp" / f"{key}-{os.getpid()}"
+        """An empty folder of the cache's file system for yt-dlp to write ``key``'s segment in.
+
+        It is named after this machine and process, so that processes fetching one segment at once (on one machine
+        or on the machines of a network disk) never share one; the folders of ``key`` that a process of this machine
+        left when it died (a crash mid-fetch) are removed, so that they do not pile up.
+        """
+        tmp, mine = self.root / "tmp", f"{socket.gethostname()}-"
+        for left in tmp.glob(f"{key}-{mine}*"):
+            if not _alive(int(left.name.rsplit("-", 1)[1])):
+                shutil.rmtree(left, ignore_errors=True)
+        folder = tmp / f"{key}-{mine}{os.getpid()}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
@@ -111,3 +121,14 @@ class FetchCache:
                 media.unlink(missing_ok=True)
                 total -= size
         return total
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

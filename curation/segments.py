@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from curation.config import CurationConfig
+from curation.crash import crash_point
 from curation.decode import decode_clips
 from curation.fetch_cache import HOSTS_DIR, FetchCache, Segment, default_cache_dir, segment_key
 from curation.hosts import HostLimits
@@ -149,6 +150,7 @@ class SegmentFetcher:
         with yt_dlp.YoutubeDL({k: v for k, v in options.items() if v is not None}) as downloader:
             info = downloader.extract_info(url, download=True)
         files = [path for path in folder.iterdir() if not path.name.endswith((".part", ".ytdl"))]
+        crash_point("segment_downloaded")  # downloaded, not yet in the cache: a kill leaves a staging folder
         if len(files) != 1:
             raise Rejected("fetch_failed", f"yt-dlp left {len(files)} files, expected one")
         problem = probe(str(files[0]))
