@@ -15,7 +15,8 @@ rows in the train split, ``inputs_per_unit`` = the row count, so that every fetc
   unit decodes the rows before it;
 * ``fetch-only-N``: ``acav1m fetch`` of the index into an empty cache, ``N`` at once: what the fetching alone costs.
 
-Clips/s counts every clip the decoder cut (kept or rejected). The goal: with concurrency, curating fetched clips runs
+Clips/s counts every clip the decoder cut (kept or rejected); CPU s per clip (this process and its reaped children,
+ffmpeg included) is the figure that a loaded machine disturbs least. The goal: with concurrency, curating fetched clips runs
 at >= 1/1.2 of the speed of curating them from disk (fetching costs <= 1.2x).
 
     .venv/bin/python bench/fetch_bench.py --out bench/out
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> Result:
         result.ratios.append(ratio(timed, f"fetch-{n}", "disk", label, GOAL))
     top = max(args.concurrency)
     result.ratios.append(ratio(timed, f"fetch-only-{top}", "disk", f"fetch only, {top} at once / curate from disk"))
+    for row in result.rows:  # CPU time is what a shared machine's load disturbs least
+        result.figures[f"CPU s per clip, {row['case']}"] = round(row["cores"] * row["seconds"] / row["samples"], 2)
     last = curated.last  # type: ignore[attr-defined]
     result.figures["clips per run: total / kept / rejected"] = (
         f"{last['clips']['total']} / {last['clips']['kept']} / {last['clips']['rejected']}"
