@@ -248,7 +248,8 @@ def _retry_after(error: BaseException) -> float | None:
 
 @cache
 def fetcher_for(options: FetchOptions) -> SegmentFetcher:
-    """The process's fetcher for ``options``: one per process, so that its per-host limits hold across units."""
+    """The process's fetcher for ``options``, kept across units: its count of the cache's bytes is not redone per unit
+    (the per-host limits live in the cache folder, shared by every fetcher of it)."""
     return SegmentFetcher(options)
 
 
