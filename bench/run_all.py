@@ -5,7 +5,7 @@
 Steps (each a subprocess, its output echoed and kept in ``OUT/logs/``):
 generate or reuse the release (`bench/gen_shards.py`), read path
 (`bench/read_bench.py`), memory (`bench/memory_bench.py`), curation
-(`bench/curation_bench.py`), write path (`bench/write_bench.py`), Croissant
+(`bench/curation_bench.py`), fetching (`bench/fetch_bench.py`), write path (`bench/write_bench.py`), Croissant
 (`bench/croissant_bench.py`, on the demo release and, with ``--croissant-scale``,
 on the benchmark release), then py-spy profiles of the main cases
 (``OUT/profiles/*.summary.txt``). ``--quick`` runs everything on tiny inputs
@@ -34,7 +34,7 @@ from bench.common import (  # noqa: E402
     summarize_profile,
 )
 
-BENCHES = ("gen", "read", "memory", "curation", "write", "croissant")
+BENCHES = ("gen", "read", "memory", "curation", "fetch", "write", "croissant")
 
 
 def _release_args(args: argparse.Namespace) -> list[str]:
@@ -67,6 +67,12 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "curation": [py, "bench/curation_bench.py", *out]
         + (
             ["--synthetic", "1", "--input-seconds", "1", "--clip-seconds", "1", "--no-bundled", "--rounds", "1"]
+            if q
+            else []
+        ),
+        "fetch": [py, "bench/fetch_bench.py", *out]
+        + (
+            ["--videos", "2", "--source-seconds", "4", "--clip-seconds", "2", "--rounds", "1", "--concurrency", "1,2"]
             if q
             else []
         ),

@@ -121,7 +121,9 @@ def _add_fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-max-bytes", type=int, help="size cap of the fetch cache (default 50 GiB)")
     p.add_argument("--cookies", help="cookies.txt passed to yt-dlp (e.g. when a site asks to confirm you are no bot)")
     p.add_argument("--proxy", help="proxy URL passed to yt-dlp")
-    p.add_argument("--per-host", type=int, help="fetches to one host at once, per process (default 2)")
+    p.add_argument(
+        "--per-host", type=int, help="fetches to one host at once, across the processes sharing the cache (default 2)"
+    )
     p.add_argument("--fetch-interval", type=float, help="seconds between two fetches' starts to one host (default 1)")
     p.add_argument("--fetch-concurrency", type=int, help="fetches run ahead of decoding (default 4)")
     p.add_argument("--max-height", type=int, help="resolution cap of the fetched video, pixels (default 480)")

@@ -5,7 +5,8 @@ fetch`` fills the cache on one machine so that ``acav1m curate --cache-dir`` rea
 file ``{key}.{ext}`` and its record ``{key}.json`` (the window, the format and the site's metadata), written in that
 order, each under a temporary name and renamed whole: the record is the entry's commit, so a crash mid-fetch leaves
 no entry, only a temporary file that the next `store` of the same key replaces. Past ``max_bytes``, the entries used
-longest ago are removed (a lookup counts as a use).
+longest ago are removed (a lookup counts as a use). ``hosts/`` holds the per-host limits' lock files
+(`curation.hosts`), shared by every process fetching into the folder.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from curation.records import SourceInfo
+
+HOSTS_DIR = "hosts"
 
 
 def default_cache_dir() -> str:
@@ -66,8 +70,17 @@ class FetchCache:
         return Segment(str(media), data["offset"], SourceInfo.from_dict(data["site"]), data["audio"])
 
     def staging(self, key: str) -> Path:
-        """An empty folder of the cache's file system for yt-dlp to write ``key``'s segment in."""
-        folder = self.root / "tmp" / f"{key}-{os.getpid()}"
+        """An empty folder of the cache's file system for yt-dlp to write ``key``'s segment in.
+
+        It is named after this machine and process, so that processes fetching one segment at once (on one machine
+        or on the machines of a network disk) never share one; the folders of ``key`` that a process of this machine
+        left when it died (a crash mid-fetch) are removed, so that they do not pile up.
+        """
+        tmp, mine = self.root / "tmp", f"{socket.gethostname()}-"
+        for left in tmp.glob(f"{key}-{mine}*"):
+            if not _alive(int(left.name.rsplit("-", 1)[1])):
+                shutil.rmtree(left, ignore_errors=True)
+        folder = tmp / f"{key}-{mine}{os.getpid()}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
@@ -108,3 +121,14 @@ class FetchCache:
                 media.unlink(missing_ok=True)
                 total -= size
         return total
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -8,13 +8,13 @@ audio (`FetchOptions.format`). A failure becomes a `Rejected` with the reason `c
 ``unsupported_url``), ``timeout``, ``http_<code>``, ``no_audio_in_source``, or ``fetch_failed``. Transient ones
 (timeouts, 429, 5xx, lost connections) are tried again, `FetchOptions.attempts` times in all, after an exponential
 backoff with jitter (or the server's ``Retry-After``); the others never are. Fetches to one host are limited to
-``per_host`` at once and start ``interval`` seconds apart, within a process.
+``per_host`` at once and start ``interval`` seconds apart, across every process that shares the cache folder
+(`curation.hosts`).
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,8 +25,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from curation.config import CurationConfig
+from curation.crash import crash_point
 from curation.decode import decode_clips
-from curation.fetch_cache import FetchCache, Segment, default_cache_dir, segment_key
+from curation.fetch_cache import HOSTS_DIR, FetchCache, Segment, default_cache_dir, segment_key
+from curation.hosts import HostLimits
 from curation.inputs import probe
 from curation.records import Clip, InputItem, Rejected, SourceInfo
 from curation.redact import redact_text
@@ -66,12 +68,21 @@ class FetchOptions:
     max_wait: float = 60.0
     socket_timeout: float = 30.0
     per_host: int = 2
+    """Fetches to one host at once, across the processes that share ``cache_dir``."""
     interval: float = 1.0
-    """Seconds between the starts of two fetches to one host (per process)."""
+    """Seconds between the starts of two fetches to one host, across the processes that share ``cache_dir``."""
     concurrency: int = 4
     """Fetches a unit runs ahead of its decoding."""
     cookies: str | None = None
     proxy: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("per_host", "concurrency", "attempts", "max_height"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"fetch option {name} must be at least 1, got {getattr(self, name)}")
+        for name in ("interval", "backoff", "max_wait", "socket_timeout"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"fetch option {name} must be a number of seconds >= 0, got {getattr(self, name)}")
 
     @property
     def format(self) -> str:
@@ -81,15 +92,13 @@ class FetchOptions:
 
 
 class SegmentFetcher:
-    """Fetches segments for one process: its per-host limits are shared by all the units it runs."""
+    """Fetches segments into a cache folder; its per-host limits hold for every process fetching into that folder."""
 
     def __init__(self, options: FetchOptions, sleep: Callable[[float], None] = time.sleep) -> None:
         self.options = options
         self.cache = FetchCache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
         self.sleep = sleep
-        self._lock = threading.Lock()
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
+        self.hosts = HostLimits(self.cache.root / HOSTS_DIR, options.per_host, options.interval, sleep)
 
     def fetch(self, item: InputItem, margin: float) -> Segment:
         """The segment of ``item`` (from the cache, or fetched into it); `Rejected` with the reason when it fails."""
@@ -105,7 +114,7 @@ class SegmentFetcher:
         wait = self.options.backoff
         for attempt in range(1, self.options.attempts + 1):
             try:
-                with self._turn(urlsplit(url).netloc):
+                with self.hosts.turn(urlsplit(url).netloc):
                     return self._download(url, key, offset, end)
             except Exception as exc:  # noqa: BLE001 - classified: every failure ends as a recorded reason
                 rejected, transient, asked = classify(exc)
@@ -115,20 +124,6 @@ class SegmentFetcher:
             self.sleep(min(asked if asked is not None else wait * random.uniform(0.5, 1.5), self.options.max_wait))
             wait *= 2
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    @contextmanager
-    def _turn(self, host: str) -> Any:
-        """Wait for a place among the host's ``per_host`` fetches, and for ``interval`` after the last start."""
-        with self._lock:
-            slots = self._hosts.setdefault(host, threading.BoundedSemaphore(self.options.per_host))
-        with slots:
-            with self._lock:
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, now))
-                self._next_start[host] = start + self.options.interval
-            if start > now:
-                self.sleep(start - now)
-            yield
 
     def _download(self, url: str, key: str, offset: float, end: float | None) -> Segment:
         import yt_dlp
@@ -155,6 +150,7 @@ class SegmentFetcher:
         with yt_dlp.YoutubeDL({k: v for k, v in options.items() if v is not None}) as downloader:
             info = downloader.extract_info(url, download=True)
         files = [path for path in folder.iterdir() if not path.name.endswith((".part", ".ytdl"))]
+        crash_point("segment_downloaded")  # downloaded, not yet in the cache: a kill leaves a staging folder
         if len(files) != 1:
             raise Rejected("fetch_failed", f"yt-dlp left {len(files)} files, expected one")
         problem = probe(str(files[0]))
@@ -252,7 +248,8 @@ def _retry_after(error: BaseException) -> float | None:
 
 @cache
 def fetcher_for(options: FetchOptions) -> SegmentFetcher:
-    """The process's fetcher for ``options``: one per process, so that its per-host limits hold across units."""
+    """The process's fetcher for ``options``, kept across units: its count of the cache's bytes is not redone per unit
+    (the per-host limits live in the cache folder, shared by every fetcher of it)."""
     return SegmentFetcher(options)
 
 

@@ -2,7 +2,10 @@
 
 ``plans[path]`` is a list of misbehaviours answered in order, one per request, before the file is served normally;
 ``always[path]`` is one answered every time. A misbehaviour is an HTTP status (``500``), ``(429, seconds)`` (a 429 with
-``Retry-After``), ``"stall"`` (no answer until the server stops). Only 127.0.0.1 is used.
+``Retry-After``), ``"stall"`` (no answer until the server stops). ``hold`` seconds pass before each answer, so that
+fetches overlap; ``most_at_once`` is the most distinct paths that had a request in flight at one moment: the
+fetches to this host at once (one fetch may send a few requests for its file, one after the other or overlapping, so
+requests are counted by path). Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ class MediaServer:
         self.plans: dict[str, list[Misbehaviour]] = {}
         self.always: dict[str, Misbehaviour] = {}
         self.stopping = threading.Event()
+        self.hold = 0.0
+        self.in_flight: Counter[str] = Counter()
+        self.most_at_once = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -32,7 +39,18 @@ class MediaServer:
                 pass
 
             def do_GET(self) -> None:
-                server.counts[self.path] += 1
+                with server._lock:
+                    server.counts[self.path] += 1
+                    server.in_flight[self.path] += 1
+                    server.most_at_once = max(server.most_at_once, len(+server.in_flight))
+                try:
+                    server.stopping.wait(server.hold)
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight[self.path] -= 1
+
+            def _answer(self) -> None:
                 plan = server.plans.get(self.path)
                 action = server.always.get(self.path) or (plan.pop(0) if plan else None)
                 if action is None:

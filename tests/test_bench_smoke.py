@@ -123,6 +123,16 @@ def test_curation_bench(out: Path) -> None:
     assert all(r["samples"] > 0 for r in _saved(out, "curation")["rows"])
 
 
+def test_fetch_bench(out: Path) -> None:
+    tiny = ["--videos", "2", "--source-seconds", "4", "--clip-seconds", "2", "--rounds", "1", "--concurrency", "1,2"]
+    stdout = _run("fetch_bench.py", *tiny, out=out)
+    assert "curate, 2 fetches at once / read from disk (clips/s)" in stdout
+    assert "fetch only, 2 at once / curate from disk" in stdout
+    rows = {r["case"]: r for r in _saved(out, "fetch")["rows"]}
+    assert set(rows) == {"disk", "fetch-1", "fetch-2", "fetch-only-2"}
+    assert all(row["samples"] == 2 for row in rows.values())  # every window fetched and curated, in every case
+
+
 def test_croissant_bench(out: Path) -> None:
     from bench.gen_shards import release_dir
 
