@@ -17,16 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SHARES = (
-    "within_close",
-    "within_near",
-    "confident",
-    "confident_within_close",
-    "confident_within_near",
-    "matched_above_swapped",
-    "instance_null",
-    "offset_null",
-)
+from curation.evaluate_report import SHARES
+
 REQUIRED = ("within_close", "within_near", "confident", "instance_null", "offset_null")
 """Shares whose total is the benchmark's own design (shifted variants, all variants): never empty."""
 

@@ -17,11 +17,9 @@ from curation.manifest import DEFAULT_URL_TEMPLATE, check_template
 from curation.segments import FetchOptions
 
 
-def _curate(args: argparse.Namespace) -> int:
-    from curation.engines import make_engine
-    from curation.run import curate
-
-    overrides = {
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The config settings ``curate`` and ``extend`` take on the command line (None: not given)."""
+    return {
         "profile": args.profile,
         "device": args.device,
         "clip_seconds": args.clip_seconds,
@@ -29,6 +27,13 @@ def _curate(args: argparse.Namespace) -> int:
         "shard_max_bytes": args.shard_max_bytes,
         "keep_flagged": True if args.keep_flagged else None,
     }
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from curation.engines import make_engine
+    from curation.run import curate
+
+    overrides = _overrides(args)
     config = (
         CurationConfig.from_file(args.config, **overrides)
         if args.config
@@ -61,14 +66,7 @@ def _extend(args: argparse.Namespace) -> int:
     from curation.engines import make_engine
     from curation.extend import extend, recorded_config
 
-    overrides = {
-        "profile": args.profile,
-        "device": args.device,
-        "clip_seconds": args.clip_seconds,
-        "shard_max_samples": args.shard_max_samples,
-        "shard_max_bytes": args.shard_max_bytes,
-        "keep_flagged": True if args.keep_flagged else None,
-    }
+    overrides = _overrides(args)
     base = CurationConfig.from_file(args.config) if args.config else recorded_config(args.release)
     result = extend(
         args.release,

@@ -19,6 +19,17 @@ VARIANTS = (IN_SYNC, *SHIFTS, SWAPPED)
 CLOSE, NEAR = 0.040, 0.200
 """Offset tolerances, seconds: 1 frame at 25 fps (SyncNet's LRS2 count) and one Synchformer class (0.2 s)."""
 UNKNOWN_KIND = "unknown"
+SHARES = (
+    "within_close",
+    "within_near",
+    "confident",
+    "confident_within_close",
+    "confident_within_near",
+    "matched_above_swapped",
+    "instance_null",
+    "offset_null",
+)
+"""The `Figures` that are shares (a count over a total), in the order the report lists them."""
 
 
 @dataclass(frozen=True)
@@ -152,19 +163,7 @@ class Figures:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Figures:
-        shares = {
-            name: Share.from_dict(data[name])
-            for name in (
-                "within_close",
-                "within_near",
-                "confident",
-                "confident_within_close",
-                "confident_within_near",
-                "matched_above_swapped",
-                "instance_null",
-                "offset_null",
-            )
-        }
+        shares = {name: Share.from_dict(data[name]) for name in SHARES}
         return cls(
             clips=data["clips"],
             auroc=data["auroc"],
