@@ -32,6 +32,7 @@ from acav1m_hf.croissant import (
 from acav1m_hf.facts import ReleaseFacts
 from acav1m_hf.release import CROISSANT, file_sha256, index_name, list_shards
 from acav1m_hf.schema import MEMBERS, flatten, index_columns
+from curation.calibration import ENVIRONMENT as CALIBRATION_ENVIRONMENT
 from tests.conftest import missing_dependency
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +226,9 @@ def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from curation.run import curate
 
     root = tmp_path_factory.mktemp("sample") / "acav1m"
-    curate([str(resources.files("acav1m_hf") / "sample_data" / "manifest.csv")], root, DEMO_CONFIG)
+    with pytest.MonkeyPatch.context() as patch:  # as the demo runs: with the shipped calibration (tests/conftest.py)
+        patch.delenv(CALIBRATION_ENVIRONMENT)
+        curate([str(resources.files("acav1m_hf") / "sample_data" / "manifest.csv")], root, DEMO_CONFIG)
     return root
 
 

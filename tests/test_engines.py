@@ -80,10 +80,8 @@ def ray_session():
 class FlakyAligner:
     """The cpu aligner, except that it raises (like a GPU out of memory) on the first clip of one input."""
 
-    name = SignalAligner.name
-
-    def __init__(self, inner: SignalAligner, path_suffix: str) -> None:
-        self.inner, self.path_suffix = inner, path_suffix
+    def __init__(self, inner, path_suffix: str) -> None:
+        self.inner, self.path_suffix, self.name = inner, path_suffix, inner.name
 
     def analyse(self, clip, caption):
         if clip.item.path.endswith(self.path_suffix) and clip.index == 0:
@@ -104,14 +102,13 @@ class BrokenAligner(FlakyAligner):
 
 def flaky_profile(config: CurationConfig) -> Profile:
     """The cpu profile (its text models too: a retried unit must match the others) with the flaky aligner."""
-    aligner = FlakyAligner(SignalAligner(max_offset=config.max_offset), "clip2.mp4")
-    return replace(build_profile(config), aligner=aligner)
+    profile = build_profile(config)
+    return replace(profile, aligner=FlakyAligner(profile.aligner, "clip2.mp4"))
 
 
 def broken_profile(config: CurationConfig) -> Profile:
-    return replace(
-        build_profile(config), aligner=BrokenAligner(SignalAligner(max_offset=config.max_offset), "clip1.mp4")
-    )
+    profile = build_profile(config)
+    return replace(profile, aligner=BrokenAligner(profile.aligner, "clip1.mp4"))
 
 
 def test_a_model_failure_on_one_clip_is_recorded_on_that_clip_and_retried_on_request(
