@@ -84,7 +84,12 @@ class LlamaCppCondenser:
             return cached
         with self._lock:
             try:
-                response = self._model().create_chat_completion(messages=messages, **self.params)
+                model = self._model()
+                # From an empty context: llama.cpp would otherwise reuse the previous prompt's matching prefix, and
+                # evaluating a prompt in other pieces changes its logits' last bits, so a caption would depend on
+                # which clip this process condensed before (a resumed or retried unit would write other bytes).
+                model.reset()
+                response = model.create_chat_completion(messages=messages, **self.params)
             except (RuntimeError, ValueError) as exc:
                 raise CondenserUnavailable(f"llama.cpp failed: {type(exc).__name__}: {exc}"[:300]) from None
         try:
