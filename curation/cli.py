@@ -17,6 +17,18 @@ from curation.manifest import DEFAULT_URL_TEMPLATE, check_template
 from curation.segments import FetchOptions
 
 
+def _add_override_arguments(
+    p: argparse.ArgumentParser, *, profile: str, device: str, keep_flagged: str | None = None
+) -> None:
+    """The config settings ``curate`` and ``extend`` take on the command line (read back by `_overrides`)."""
+    p.add_argument("--profile", help=profile)
+    p.add_argument("--device", help=device)
+    p.add_argument("--clip-seconds", type=float)
+    p.add_argument("--shard-max-samples", type=int)
+    p.add_argument("--shard-max-bytes", type=int)
+    p.add_argument("--keep-flagged", action="store_true", help=keep_flagged)
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     """The config settings ``curate`` and ``extend`` take on the command line (None: not given)."""
     return {
@@ -210,12 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="video files, folders (recursive) or manifests (.csv, .jsonl, .parquet)")
     p.add_argument("-o", "--output", required=True, help="release folder to write")
     p.add_argument("--config", help="JSON or TOML file of CurationConfig settings")
-    p.add_argument("--profile", help="model profile: cpu (default) or paper")
-    p.add_argument("--device", help="torch device for model profiles, e.g. cuda")
-    p.add_argument("--clip-seconds", type=float)
-    p.add_argument("--shard-max-samples", type=int)
-    p.add_argument("--shard-max-bytes", type=int)
-    p.add_argument("--keep-flagged", action="store_true", help="keep clips that fail a filter, marked passed=false")
+    _add_override_arguments(
+        p,
+        profile="model profile: cpu (default) or paper",
+        device="torch device for model profiles, e.g. cuda",
+        keep_flagged="keep clips that fail a filter, marked passed=false",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in the output folder")
     p.add_argument(
         "--engine", choices=("local", "ray"), default="local", help="local (default: this process) or ray (a cluster)"
@@ -235,12 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("release", help="the release folder to extend")
     p.add_argument("inputs", nargs="+", help="video files, folders (recursive) or manifests (.csv, .jsonl, .parquet)")
     p.add_argument("--config", help="settings file (default: the release's own settings, from its report.json)")
-    p.add_argument("--profile", help="model profile; must be the release's")
-    p.add_argument("--device", help="torch device; must be the release's")
-    p.add_argument("--clip-seconds", type=float)
-    p.add_argument("--shard-max-samples", type=int)
-    p.add_argument("--shard-max-bytes", type=int)
-    p.add_argument("--keep-flagged", action="store_true")
+    _add_override_arguments(
+        p, profile="model profile; must be the release's", device="torch device; must be the release's"
+    )
     p.add_argument("--date", help="the date recorded (YYYY-MM-DD; default: today, UTC)")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address")

@@ -214,13 +214,21 @@ def _served_captioner(s: PaperSettings) -> Captioner:
         num_frames=s.captioner_frames,
         prompt=s.captioner_prompt or DEFAULT_PROMPT,
         max_tokens=s.captioner_max_new_tokens,
-        timeout=s.condenser_timeout,
-        max_retries=s.condenser_max_retries,
         max_concurrency=s.captioner_concurrency,
-        circuit_failures=s.condenser_circuit_failures,
-        circuit_cooldown=s.condenser_circuit_cooldown,
-        cache_dir=_cache_dir(s),
+        **_endpoint_policy(s),
     )
+
+
+def _endpoint_policy(s: PaperSettings) -> dict[str, Any]:
+    """What every OpenAI-compatible endpoint (condenser, served captioner) is called with: timeout, retries, the
+    circuit breaker and the answer cache."""
+    return {
+        "timeout": s.condenser_timeout,
+        "max_retries": s.condenser_max_retries,
+        "circuit_failures": s.condenser_circuit_failures,
+        "circuit_cooldown": s.condenser_circuit_cooldown,
+        "cache_dir": _cache_dir(s),
+    }
 
 
 def _cache_dir(s: PaperSettings) -> str | None:
@@ -244,13 +252,9 @@ def _one_condenser(name: str, s: PaperSettings) -> Condenser:
             s.condenser_model,
             s.condenser_base_url,
             key,
-            timeout=s.condenser_timeout,
-            max_retries=s.condenser_max_retries,
             max_concurrency=s.condenser_concurrency,
-            circuit_failures=s.condenser_circuit_failures,
-            circuit_cooldown=s.condenser_circuit_cooldown,
             max_tokens=s.condenser_max_tokens,
-            cache_dir=_cache_dir(s),
+            **_endpoint_policy(s),
         )
     if name == "llama_cpp":
         import importlib.util
