@@ -128,11 +128,12 @@ class CueAligner:
             sync_confidence=confidence,
             sync_reason=sync_reason,
             heatmap=None,
-            heatmap_reason=mask_reason,  # why there is no mask, when there is none (the box needs no heatmap)
+            heatmap_reason="the lip path localizes the speaking face (box), not a heatmap",
             category=self._category(SPEECH_LABEL, share),
             category_reason=None,
             box=track.box(),
             mask=mask,
+            mask_reason=mask_reason,
         )
 
     def _category(self, label: str, share: float) -> tuple[str, int, float]:

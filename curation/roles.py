@@ -81,6 +81,8 @@ class Analysis:
     mask: np.ndarray | None = None
     """The sounding object's segmentation, floats in [0, 1] at any resolution (>= 0.5 is inside), when a model
     gives one (the person's mask): preferred over the mask derived from ``heatmap``."""
+    mask_reason: str | None = None
+    """Why a model that gives a ``box`` gives no ``mask`` (no person found), recorded as the mask label's reason."""
 
     @classmethod
     def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:

@@ -157,7 +157,7 @@ def _labels(decision: Decision, width: int, height: int) -> tuple[dict[str, Any]
         peak, box, mask = explicit_labels(analysis.box, analysis.mask, width, height)
         localization = {"peak": [round_score(v) for v in peak], "box": [round_score(v) for v in box], "reason": None}
         empty = "no pixel of the segmentation mask is at or above 0.5"
-        unsegmented = analysis.heatmap_reason or "no segmentation ran"  # the aligner's reason for having no mask
+        unsegmented = analysis.mask_reason or "no segmentation ran"
         mask_reason = None if mask is not None else empty if analysis.mask is not None else unsegmented
         mask_label = {"present": mask is not None, "reason": mask_reason}
         return {"category": category, "localization": localization, "mask": mask_label}, mask

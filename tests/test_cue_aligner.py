@@ -119,7 +119,7 @@ def test_the_sample_prefers_an_explicit_box_and_mask(speech: Clip, analysis: Ana
     labels, mask = _labels(Decision(speech, with_mask, None, None, None, False), 384, 216)
     assert labels["localization"]["box"] == with_mask.box and labels["mask"]["present"]
     assert mask.shape == (216, 384) and mask[108, 40] == 255 and mask[108, 200] == 0 and mask[10, 40] == 0
-    unmasked = replace(analysis, mask=None, heatmap_reason=None)
+    unmasked = replace(analysis, mask=None, mask_reason=None)
     labels, mask = _labels(Decision(speech, unmasked, None, None, None, False), 384, 216)
     assert labels["localization"]["box"] == analysis.box and mask is None
     assert labels["mask"] == {"present": False, "reason": "no segmentation ran"}
