@@ -82,6 +82,7 @@ class WhisperTranscriber:
             audio,
             language=self.language,
             beam_size=self.beam_size,
+            temperature=0.0,  # greedy only: faster-whisper's fallback samples at higher temperatures, unseeded
             vad_filter=self.vad_filter,
             condition_on_previous_text=False,
         )
