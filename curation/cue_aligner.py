@@ -1,4 +1,4 @@
-"""The cpu profile's aligner, ``cues-v1``: the voice against the lips where someone speaks on screen.
+"""The cpu profile's aligner, ``cues-v2``: the voice against the lips where someone speaks on screen, and hands.
 
 Web video is mostly people, and the onset-motion correlation of
 `curation.signal_aligner` cannot see speech (docs/alignment.md). This aligner
@@ -16,7 +16,13 @@ the lips at lag 0, over its chance level) and the 1-s temporal windows all come
 from the voice against the mouth, and the localization label is the speaking
 face's box, its mask the person's segmentation (`curation.models.person`,
 mediapipe's pose segmentation around the confirmed face). Everything else (no speech, or speech with no face on screen:
-narration, a voice-over) goes the ``signal-v1`` method unchanged.
+narration, a voice-over) goes the ``signal-v1`` method, with one more candidate
+beside its motion cells: the hands of a person on screen
+(`curation.models.person.BodyMotion`: mediapipe's hand landmarks at the pose's
+wrists, on a person whose face is found), their speed and their stops. A clap,
+a drum hit or a plucked string is a hand that moves with the sound; when the
+hands are the best candidate and beat chance, their box is the localization
+label and the person's segmentation the mask.
 
 The class label (AudioSet's names and ids, `curation/models/audioset_labels.csv`)
 is what the models can tell: "Speech" for speech with a visible speaking face,
@@ -39,13 +45,14 @@ import numpy as np
 from curation import lipsync
 from curation.models import faces, speech
 from curation.models.imagebind_aligner import LABELS_FILE, load_labels
-from curation.models.person import PersonSegmenter
+from curation.models.person import BodyMotion, BodyTrack, PersonSegmenter
 from curation.records import Clip
 from curation.roles import Analysis, Score
 from curation.signal_aligner import (
     LANGUAGE_REASON,
     MIN_OVERLAP_SECONDS,
     MIN_SYNC_SECONDS,
+    MotionSource,
     SignalAligner,
     degenerate,
 )
@@ -56,16 +63,17 @@ bbb_excerpt, less than the 1.9 s of forensics_hello's excerpt (set on those clip
 MIN_FACE_SHARE = 0.5
 """Share of the speech frames in which the mouth must be found for the lip path (else the face is not visible)."""
 SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
+HANDS_REASON = "hands move with the sound, but the cpu profile has no model that names what they play or hit"
 
 
 class CueAligner:
-    """The ``cues-v1`` `Aligner`: lip synchrony for on-screen speech, ``signal-v1`` for the rest.
+    """The ``cues-v2`` `Aligner`: lip synchrony for on-screen speech, ``signal-v1`` for the rest.
 
     ``name`` is the aligner's version, what a calibration (`curation.calibration`) is fitted for; the models it
     runs and their licences are listed in `curation/models/cpu_models.csv` (the card's model table).
     """
 
-    name = "cues-v1"
+    name = "cues-v2"
 
     def __init__(self, max_offset: float = 1.0, silence_dbfs: float = -60.0) -> None:
         if max_offset < 0:
@@ -76,10 +84,12 @@ class CueAligner:
         self.speech = speech.SpeechDetector()
         self.faces = faces.FaceTracker()
         self.person = PersonSegmenter()
+        self.body = BodyMotion()
         labels = load_labels(LABELS_FILE)
         self._labels = {name: labels.index(name) for name in (SPEECH_LABEL, NARRATION_LABEL)}
         self._tracked: tuple[Any, faces.FaceTrack] | None = None
         self._masked: tuple[Any, np.ndarray | None, str | None] | None = None
+        self._bodies: tuple[Any, BodyTrack] | None = None
 
     def analyse(self, clip: Clip, caption: str | None) -> Analysis:
         """Score ``clip`` on the lip path or the signal path (module docstring); ``caption`` is unused."""
@@ -91,16 +101,28 @@ class CueAligner:
         heard = voice.share * n_frames / fps
         if heard < MIN_SPEECH_SECONDS:
             why = f"no speech: the VAD hears {heard:.1f} s of speech (< {MIN_SPEECH_SECONDS:g} s)"
-            return replace(
-                self.signal.analyse(clip, caption), category_reason=f"{why}; the cpu profile names speech only"
-            )
+            return self._signal(clip, None, f"{why}; the cpu profile names speech only")
         track = self._track(clip.frames)
         spoken = voice.mask()
         seen = float(np.mean(np.isfinite(track.opening[spoken]))) if spoken.any() else 0.0
         if seen < MIN_FACE_SHARE:
-            narration = self._category(NARRATION_LABEL, voice.share)
-            return replace(self.signal.analyse(clip, caption), category=narration, category_reason=None)
+            return self._signal(clip, self._category(NARRATION_LABEL, voice.share), None)
         return self._lips(clip, track, spoken, voice.share)
+
+    def _signal(self, clip: Clip, category: tuple[str, int, float] | None, category_reason: str | None) -> Analysis:
+        """The ``signal-v1`` analysis with the person's hands as a candidate; the mask is the person's where they win."""
+        body = self._body(clip.frames, float(clip.fps))
+        source = None if body.box is None else MotionSource("hands", body.candidates(), body.box)
+        analysis = replace(self.signal.analyse(clip, None, source), category=category, category_reason=category_reason)
+        if analysis.box is None:
+            return analysis
+        mask, mask_reason = self._mask(clip.frames)
+        return replace(
+            analysis,
+            mask=mask,
+            mask_reason=mask_reason,
+            category_reason=None if category is not None else f"{category_reason}; {HANDS_REASON}",
+        )
 
     def _lips(self, clip: Clip, track: faces.FaceTrack, spoken: np.ndarray, share: float) -> Analysis:
         """The lip path's analysis: offset, instance and windows from the voice against the mouth; the face's box."""
@@ -145,6 +167,12 @@ class CueAligner:
             person = self.person.segment(frames)
             self._masked = (frames, person.mask, person.reason)
         return self._masked[1], self._masked[2]
+
+    def _body(self, frames: np.ndarray, fps: float) -> BodyTrack:
+        """The hands of ``frames``, reused when the same array comes again (only the audio was shifted)."""
+        if self._bodies is None or self._bodies[0] is not frames:
+            self._bodies = (frames, self.body.track(frames, fps))
+        return self._bodies[1]
 
     def _track(self, frames: np.ndarray) -> faces.FaceTrack:
         """The face track of ``frames``, reused when the same array comes again (only the audio was shifted)."""

@@ -23,6 +23,9 @@ best of these "candidates" is the sounding region):
   ``Score.raw`` is ``r`` itself.
 * temporal windows: the best candidate's correlation inside each 1-s window,
   clipped to [0, 1] (a window without co-varying change scores 0).
+* a tracked source (`MotionSource`, the cpu profile's hands): its columns
+  stand beside the cells as more candidates; when one of them is the best at
+  the scored lag and beats chance, its box is the localization label.
 * heatmap: each cell's correlation, clipped at 0 and weighted by the cell's
   motion spread over the strongest cell's (so it peaks at the source's centre,
   not at any cell that catches its edge).
@@ -36,6 +39,7 @@ measured offset tolerance.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,6 +58,21 @@ CONSTANT_DB = 1.0
 """Audio whose loudest 100-ms block is within this of its quieter blocks (10th percentile) has no onsets."""
 STATIC_LEVEL = 0.5
 """Mean absolute frame difference (gray levels out of 255) that no grid cell reaching makes the picture static."""
+
+
+@dataclass(frozen=True)
+class MotionSource:
+    """A thing a model tracked in the frames, as motion candidates beside the grid's cells (the hands of a person).
+
+    A cell sees a clap as a few pixels of its average; a tracked hand's speed in
+    hand sizes per second is the clap itself, wherever the hand is.
+    """
+
+    name: str
+    columns: np.ndarray
+    """``(T, k)`` envelopes on the frame times (flat columns are ignored, like a static cell)."""
+    box: tuple[float, float, float, float]
+    """Where the source is in the frame, normalised ``(x0, y0, x1, y1)``: the localization label when it wins."""
 
 
 class SignalAligner:
@@ -83,8 +102,9 @@ class SignalAligner:
         self.silence_dbfs = float(silence_dbfs)
         self.score_at_offset = bool(score_at_offset)
 
-    def analyse(self, clip: Clip, caption: str | None) -> Analysis:
-        """Measure sync, instance, temporal and localization from ``clip``'s signals (``caption`` is unused)."""
+    def analyse(self, clip: Clip, caption: str | None, source: MotionSource | None = None) -> Analysis:
+        """Measure sync, instance, temporal and localization from ``clip``'s signals (``caption`` is unused), with
+        ``source``'s columns as candidates beside the cells."""
         del caption  # no text model in this profile
         n_frames = len(clip.frames)
         fps = float(clip.fps)
@@ -101,8 +121,14 @@ class SignalAligner:
                 f"static video: no region's frame difference reaches {STATIC_LEVEL:g} gray levels", LANGUAGE_REASON
             )
 
-        # Column 0 is the whole frame, then the cells row by row; a flat column correlates as NaN.
-        candidates = np.concatenate([whole[:, None], cells.reshape(n_frames, -1)], axis=1)
+        # Column 0 is the whole frame, then the cells row by row, then the source's; a flat column correlates as NaN.
+        columns = [whole[:, None], cells.reshape(n_frames, -1)]
+        if source is not None:
+            if source.columns.ndim != 2 or len(source.columns) != n_frames:
+                raise ValueError(f"{source.name}: expected ({n_frames}, k) columns, got {source.columns.shape}")
+            columns.append(np.asarray(source.columns, dtype=np.float64))
+        candidates = np.concatenate(columns, axis=1)
+        n_cells = cells.shape[1] * cells.shape[2]
         circular = _circular_table(audio_env, candidates)
 
         sync_offset, sync_confidence, sync_reason, best_lag = self._sync(audio_env, candidates, circular, fps, duration)
@@ -120,7 +146,9 @@ class SignalAligner:
         motion = candidates[:, best] if best is not None else None
         windows, windows_reason = _windows(audio_env, motion, lag, fps, duration)
 
-        heatmap, heatmap_reason = _heatmap(at_lag[1:], candidates[:, 1:], cells.shape[1:]), None
+        cell_r, cell_motion = at_lag[1 : 1 + n_cells], candidates[:, 1 : 1 + n_cells]
+        heatmap, heatmap_reason = _heatmap(cell_r, cell_motion, cells.shape[1:]), None
+        won = source is not None and best is not None and best > n_cells and bool(instance.score)
         if not instance.score:  # None or 0: the best region is no better than chance, so no region is "sounding"
             heatmap, heatmap_reason = None, instance.reason or "audio-visual correlation is no better than chance"
         elif not float(heatmap.max()) > 0.0:
@@ -136,6 +164,7 @@ class SignalAligner:
             sync_reason=sync_reason,
             heatmap=heatmap,
             heatmap_reason=heatmap_reason,
+            box=list(source.box) if won else None,
         )
 
     def _sync(

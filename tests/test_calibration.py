@@ -112,18 +112,18 @@ def test_the_file_round_trips_and_bad_files_are_named(tmp_path: Path) -> None:
     bad.write_text("[]")
     with pytest.raises(ValueError, match="not a calibration file"):
         read_calibration(bad)
-    with pytest.raises(ValueError, match="fitted on aligner 'signal-v1', not 'cues-v1'"):
-        calibration_for("cues-v1", CurationConfig(calibration=str(path)))
+    with pytest.raises(ValueError, match="fitted on aligner 'signal-v1', not 'cues-v2'"):
+        calibration_for("cues-v2", CurationConfig(calibration=str(path)))
 
 
 def test_the_shipped_file_is_the_default_and_the_paper_profile_is_uncalibrated(monkeypatch) -> None:
     monkeypatch.delenv(ENVIRONMENT)
     config = CurationConfig()
     cpu = aligner_name(config)
-    assert cpu == "cues-v1" and calibration_path(cpu, config) == SHIPPED / "cues-v1.json"
+    assert cpu == "cues-v2" and calibration_path(cpu, config) == SHIPPED / "cues-v2.json"
     shipped = calibration_state(cpu, config)
-    assert shipped["calibrated"] and shipped["file"] == "cues-v1.json" and len(shipped["sha256"]) == 64
-    assert read_calibration(SHIPPED / "cues-v1.json").provenance["fits"]["instance"]["recordings"] >= 2
+    assert shipped["calibrated"] and shipped["file"] == "cues-v2.json" and len(shipped["sha256"]) == 64
+    assert read_calibration(SHIPPED / "cues-v2.json").provenance["fits"]["instance"]["recordings"] >= 2
     assert calibration_path("signal-v1", config) is None  # no profile's aligner: nothing shipped for it
     paper = aligner_name(CurationConfig(profile="paper"))
     assert paper == "imagebind-alignment" and calibration_state(paper, config)["calibrated"] is False  # no weights
@@ -172,20 +172,20 @@ def test_the_fit_is_judged_leaving_each_recording_out() -> None:
 
 
 def test_evaluate_alignment_fits_a_calibration_file(tmp_path: Path, capsys) -> None:
-    out, path = tmp_path / "report", tmp_path / "cues-v1.json"
+    out, path = tmp_path / "report", tmp_path / "cues-v2.json"
     argv = [str(SAMPLE_DATA), str(TEST_MEDIA), "-o", str(out), "--clip-seconds", "5", "--offsets", "0.36"]
     assert main(["evaluate-alignment", *argv, "--fit-calibration", str(path)]) == 0
     calibration = read_calibration(path)
     report = AlignmentReport.from_dict(json.loads((out / "report.json").read_text()))
     in_sync = [o for o in report.variants if o.variant == IN_SYNC]
     fit = calibration.provenance["fits"]["instance"]
-    assert calibration.aligner == "cues-v1" and fit["matched"] == len(
+    assert calibration.aligner == "cues-v2" and fit["matched"] == len(
         [o for o in in_sync if o.raw_instance is not None]
     )
     assert fit["swapped"] == len([o for o in report.variants if o.variant == SWAPPED and o.raw_instance is not None])
     assert fit["recordings"] == len({o.recording for o in in_sync})
     assert calibration.provenance["clips"] == sorted(o.clip for o in in_sync)
-    assert f"{path}: calibration of cues-v1" in capsys.readouterr().out
+    assert f"{path}: calibration of cues-v2" in capsys.readouterr().out
     assert main(["evaluate-alignment", *argv, "--fit-calibration", str(path)]) == 2  # not overwritten
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 

@@ -1,4 +1,4 @@
-"""The cpu profile's ``cues-v1`` aligner on a real talking face (forensics_hello's webcam inset) and real other clips.
+"""The cpu profile's ``cues-v2`` aligner on a real talking face (forensics_hello's webcam inset) and real other clips.
 
 The face and the audio of ``forensics_hello_excerpt.mp4`` are decoded as curate
 decodes them (384 px, 25 fps), so the face is the 23-px one the pipeline sees.
@@ -15,6 +15,7 @@ import pytest
 from curation.analyse import Decision
 from curation.config import CurationConfig
 from curation.decode import decode_clips
+from curation.models.person import BodyTrack, PersonMask
 from curation.models.speech import SpeechDetector
 from curation.records import Clip, InputItem
 from curation.roles import Analysis
@@ -22,6 +23,8 @@ from curation.sample import _labels
 from curation.signal_aligner import SignalAligner
 from curation.variants import delayed, swapped
 from tests.conftest import SAMPLE_DATA, SPEECH_CLIP, needs
+from tests.synthetic import make_clip, swap_audio
+from tests.test_person import clapping_source
 
 needs("mediapipe", "silero_vad", "cv2", "onnxruntime")
 
@@ -109,7 +112,7 @@ def test_a_clip_without_speech_is_scored_by_signal_v1(aligner: CueAligner) -> No
     theirs = SignalAligner().analyse(clip, None).rounded()
     assert ours.instance == theirs.instance and ours.sync_offset == theirs.sync_offset
     assert ours.category is None and ours.category_reason.startswith("no speech")
-    assert aligner.name == "cues-v1"  # the version a calibration is fitted for
+    assert aligner.name == "cues-v2"  # the version a calibration is fitted for
 
 
 def test_the_sample_prefers_an_explicit_box_and_mask(speech: Clip, analysis: Analysis) -> None:
@@ -131,3 +134,44 @@ def test_a_missing_model_wheel_says_what_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "silero_vad", None)  # import silero_vad now raises ImportError
     with pytest.raises(ImportError, match="make setup-cpu"):
         SpeechDetector().activity(speech.audio, speech.fps, len(speech.frames))
+
+
+class RecordedHands:
+    """`BodyMotion` as it would track two hands clapping on the sound's events (no real footage here shows hands)."""
+
+    def __init__(self, track: BodyTrack) -> None:
+        self.result, self.calls = track, 0
+
+    def track(self, frames: np.ndarray, fps: float) -> BodyTrack:
+        self.calls += 1
+        return self.result
+
+
+def test_hands_that_move_with_the_sound_are_the_label_and_the_person_the_mask() -> None:
+    """The signal path with the hands' candidates (`tests/test_person.py` checks their maths): the person whose
+    hands win is masked, and the label says why it is not named."""
+    box = (0.3, 0.4, 0.6, 0.7)
+    clip = swap_audio(make_clip(seconds=8.0, seed=4), make_clip(seconds=8.0, seed=3))  # clicks: no speech
+    source = clapping_source(clip, 3, box)
+    aligner = CueAligner()
+    aligner.body = RecordedHands(BodyTrack(source.columns[:, 0], 1.0, box, None))
+    person = np.zeros((96, 128))
+    person[40:90, 40:80] = 0.9
+    aligner.person.segment = lambda frames: PersonMask(person, None, 0.16, None)
+    ours = aligner.analyse(clip, None).rounded()
+    assert ours.box == list(box) and ours.instance.score >= 0.9 and ours.sync_offset == pytest.approx(0.0, abs=0.04)
+    assert (
+        ours.category is None and ours.category_reason.startswith("no speech") and "hands move" in ours.category_reason
+    )
+    labels, mask = _labels(Decision(clip, ours, None, None, None, False), 128, 96)
+    assert labels["localization"]["box"] == list(box) and labels["mask"]["present"] and mask[60, 60] == 255
+    assert aligner.analyse(clip, None) and aligner.body.calls == 1  # the same frames again: tracked once
+    aligner.body = RecordedHands(BodyTrack(np.full(len(clip.frames), np.nan), 0.0, None, "no person: ..."))
+    clip = replace(clip, frames=clip.frames.copy())  # other frames: tracked anew, and no hands on them
+    plain, theirs = aligner.analyse(clip, None).rounded(), SignalAligner().analyse(clip, None).rounded()
+    assert plain.box is None and plain.mask is None and plain.category_reason.endswith("names speech only")
+    assert (plain.instance, plain.sync_offset, plain.temporal_windows) == (
+        theirs.instance,
+        theirs.sync_offset,
+        theirs.temporal_windows,
+    )

@@ -19,11 +19,11 @@ import pytest
 
 from curation.config import CurationConfig
 from curation.decode import decode_clips
-from curation.envelopes import audio_onset_envelope
-from curation.models.person import BodyMotion, BodyTrack, Hand, PersonSegmenter, correlate_motion, hand_speed
+from curation.models.person import BodyMotion, BodyTrack, Hand, PersonSegmenter, hand_speed
 from curation.records import Clip, InputItem
+from curation.signal_aligner import MotionSource, SignalAligner
 from tests.conftest import SAMPLE_DATA, SPEECH_CLIP, needs
-from tests.synthetic import event_times, make_clip
+from tests.synthetic import event_times, make_clip, swap_audio
 
 INSET = (slice(24, 82), slice(34, 110))
 """Rows and columns of the webcam inset in the decoded 384 x 216 frames (module docstring)."""
@@ -75,7 +75,6 @@ def test_no_hands_are_found_where_none_are_in_the_picture() -> None:
     assert speech.reason == "no hand at a pose's wrist in 5 evenly spaced frames"
     lego = body.track(_clip(SAMPLE_DATA / "techslides_small.mp4").frames, 25.0)  # no person at all
     assert lego.presence == 0.0 and lego.reason and lego.reason.startswith("no person")
-    assert correlate_motion(np.ones(len(lego.speed)), lego, 25.0).reason == lego.reason
 
 
 def _hand(x: float, y: float, size: float = 20.0) -> Hand:
@@ -116,21 +115,31 @@ def _clapping(events: np.ndarray, n_frames: int, fps: float) -> list[list[Hand]]
     return [[_hand(90.0 - g, 60.0), _hand(110.0 + g, 60.0)] for g in gap]  # wrists 20 px apart at contact
 
 
-def test_correlate_motion_finds_the_audio_delay_of_a_clapping_track() -> None:
-    fps, delay = 25.0, 0.2
-    clip = make_clip(offset=delay, seconds=8.0, fps=fps, seed=3)  # bursts 0.2 s after each event
-    n = len(clip.frames)
-    events = event_times(8.0, fps, seed=3)
-    speed = hand_speed(_clapping(events, n, fps), fps)
-    track = BodyTrack(speed, 1.0, (0.0, 0.0, 1.0, 1.0), None)
-    audio_env = audio_onset_envelope(clip.audio, fps, n)
-    result = correlate_motion(audio_env, track, fps)
-    assert result.reason is None
-    assert result.offset == pytest.approx(delay, abs=1.0 / fps)
-    assert result.peak > 0.5 > result.at_zero
-    assert len(result.curve) == 2 * 25 + 1 and result.curve[25 + 5] == pytest.approx(result.peak)
-    in_sync = correlate_motion(audio_onset_envelope(make_clip(seconds=8.0, fps=fps, seed=3).audio, fps, n), track, fps)
-    assert in_sync.offset == pytest.approx(0.0, abs=1.0 / fps) and in_sync.at_zero == pytest.approx(in_sync.peak)
+def clapping_source(clip: Clip, seed: int, box: tuple[float, float, float, float]) -> MotionSource:
+    """The hands of `_clapping` on each event of ``make_clip(seed=seed)``, as the cue aligner hands them on."""
+    fps, n = float(clip.fps), len(clip.frames)
+    track = BodyTrack(hand_speed(_clapping(event_times(n / fps, fps, seed=seed), n, fps), fps), 1.0, box, None)
+    return MotionSource("hands", track.candidates(), box)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, -0.32])
+def test_clapping_hands_beside_the_cells_give_the_offset_that_the_cells_cannot(delay: float) -> None:
+    """The picture flashes at other times than the sound (another seed's events); the hands clap on the sound's.
+
+    Without the hands no region's motion fits (confidence 0, measured); with them the audio's delay is found
+    within a frame, and with the sound in sync the hands are the sounding source: their box is the label.
+    """
+    fps, box = 25.0, (0.3, 0.4, 0.6, 0.7)
+    clip = swap_audio(make_clip(seconds=8.0, fps=fps, seed=4), make_clip(offset=delay, seconds=8.0, fps=fps, seed=3))
+    hands = clapping_source(clip, 3, box)
+    without, with_hands = SignalAligner().analyse(clip, None), SignalAligner().analyse(clip, None, hands)
+    assert without.sync_confidence < 0.5 and abs(without.sync_offset - delay) > 1.0 / fps
+    assert with_hands.sync_offset == pytest.approx(delay, abs=1.0 / fps) and with_hands.sync_confidence >= 0.8
+    if delay == 0.0:
+        assert with_hands.instance.score >= 0.9 > 0.1 > without.instance.score
+        assert with_hands.box == list(box) and without.box is None
+    wrong = SignalAligner().analyse(clip, None, clapping_source(clip, 5, box))  # hands that clap to other events
+    assert wrong.box is None or wrong.instance.score < 0.2
 
 
 def test_bad_input_is_refused_naming_it() -> None:
@@ -138,6 +147,7 @@ def test_bad_input_is_refused_naming_it() -> None:
         PersonSegmenter().segment(np.zeros((4, 32, 32), dtype=np.uint8))
     with pytest.raises(ValueError, match="fps must be > 0"):
         BodyMotion().track(np.zeros((4, 32, 32, 3), dtype=np.uint8), 0.0)
-    track = BodyTrack(np.zeros(10), 1.0, None, None)
-    with pytest.raises(ValueError, match="audio envelope"):
-        correlate_motion(np.zeros(9), track, 25.0)
+    clip = make_clip(seconds=4.0)
+    short = MotionSource("hands", np.zeros((len(clip.frames) - 1, 2)), (0.0, 0.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"hands: expected \(100, k\) columns"):
+        SignalAligner().analyse(clip, None, short)

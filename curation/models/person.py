@@ -18,9 +18,9 @@ nothing downloaded at run time), run through its legacy ``solutions`` API:
   misses the person (crop too wide) or paints a body below the inset's edge
   (crop tight), where the pose model's mask stays inside the inset;
 * `BodyMotion`: hand landmarks on every frame, kept where the pose puts a
-  wrist, give a hand-motion envelope in hand sizes per second, which
-  `correlate_motion` compares with the audio onset envelope
-  (`curation.envelopes.audio_onset_envelope`) like one more motion candidate.
+  wrist, give a hand-motion envelope in hand sizes per second, which the
+  signal aligner compares with the audio onset envelope beside its motion
+  cells (`curation.signal_aligner.MotionSource`, wired in `curation.cue_aligner`).
 
 mediapipe is imported lazily: the module imports without it. Limits and
 measured costs: docs/alignment.md, "Person models".
@@ -35,10 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.correlation import lag_table, pearson_at_lag
-from curation.localization import parabolic_offset
 from curation.models.person_faces import FACE_SCORE, Box, face_detector, person_faces
-from curation.signal_aligner import MIN_OVERLAP_SECONDS
 
 CROP_SCALES = (2.5, 3.0, 3.5)
 """Each face is segmented on three crops: ``k`` face sizes either side, ``k / 2`` above, ``k + 1`` below (the
@@ -95,21 +92,6 @@ class BodyTrack:
         following = np.concatenate([self.speed[1:], [np.nan]])
         impact = np.maximum(self.speed - following, 0.0)
         return np.nan_to_num(np.stack([self.speed, impact], axis=1), nan=0.0)
-
-
-@dataclass(frozen=True)
-class MotionCorrelation:
-    """Audio onsets against hand motion, from `correlate_motion`; None fields with ``reason``."""
-
-    at_zero: float | None
-    """The better candidate's Pearson r with the clip as it is (lag 0)."""
-    offset: float | None
-    """Seconds, positive when the audio is late: the best lag, refined by a parabola."""
-    peak: float | None
-    """The better candidate's r at the best integer lag."""
-    curve: np.ndarray
-    """``(2 * max_lag + 1,)`` the better candidate's r at each lag from ``-max_lag`` frames; NaN where flat."""
-    reason: str | None
 
 
 class PersonSegmenter:
@@ -302,32 +284,6 @@ def hand_speed(per_frame: Sequence[Sequence[Hand]], fps: float) -> np.ndarray:
 def _nearest(hand: Hand, others: Sequence[Hand]) -> Hand | None:
     """The hand of ``others`` whose wrist is nearest ``hand``'s, or None."""
     return min(others, key=lambda h: _distance(h.points[0], hand.points[0]), default=None)
-
-
-def correlate_motion(audio_env: np.ndarray, track: BodyTrack, fps: float, max_offset: float = 1.0) -> MotionCorrelation:
-    """Pearson r of the audio onsets with the hand motion at lag 0 and over lags of +-``max_offset`` s.
-
-    The same correlations as `curation.signal_aligner` (`curation.correlation`),
-    so the track's two `BodyTrack.candidates` can stand beside the motion cells.
-    """
-    audio_env = np.asarray(audio_env, dtype=np.float64)
-    if audio_env.shape != track.speed.shape:
-        raise ValueError(f"correlate_motion: audio envelope {audio_env.shape} and track {track.speed.shape} differ")
-    max_lag = max(0, int(math.floor(min(max_offset, len(audio_env) / fps - MIN_OVERLAP_SECONDS) * fps + 1e-9)))
-    empty = np.full(2 * max_lag + 1, np.nan)
-    if track.reason is not None:
-        return MotionCorrelation(None, None, None, empty, track.reason)
-    candidates = track.candidates()
-    zero = pearson_at_lag(audio_env, candidates, 0)
-    if not np.isfinite(zero).any():
-        return MotionCorrelation(None, None, None, empty, "audio onsets or hand motion are constant")
-    table = lag_table(audio_env, candidates, max_lag)
-    curve = np.where(np.isfinite(table), table, -np.inf).max(axis=1)
-    i = int(np.argmax(curve))
-    column = table[:, int(np.nanargmax(table[i]))]
-    offset = (i - max_lag + parabolic_offset(column, i)) / fps
-    curve = np.where(np.isfinite(curve), curve, np.nan)
-    return MotionCorrelation(float(np.nanmax(zero)), float(offset), float(curve[i]), curve, None)
 
 
 def _rgb_frames(frames: np.ndarray) -> np.ndarray:
