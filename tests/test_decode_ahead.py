@@ -123,7 +123,7 @@ def test_the_producer_is_never_more_than_depth_items_ahead() -> None:
             with changed:
                 received += 1
                 window = min(total, received + depth)
-                assert changed.wait_for(lambda: len(started) >= window, timeout=30)
+                assert changed.wait_for(lambda window=window: len(started) >= window, timeout=30)
                 changed.wait(0.02)  # room for a producer that ignores its bound to overshoot (wakes on a start)
                 assert len(started) == window  # the one held and depth more, queued or being decoded
     assert received == total
