@@ -10,7 +10,17 @@ distinct video ids. Each case runs in this process, on one core:
 
 * ``curate``: the whole pipeline, default `CurationConfig` (10-s clips, CPU
   profile: captions from the manifest, signal aligner, H.264/AAC/FLAC/JPEG/PNG
-  encoders, shard writer, index, card, Croissant) into a fresh folder;
+  encoders, shard writer, index, card, Croissant) into a fresh folder, but with
+  ``keep_flagged`` (as ``acav1m demo``): the cpu profile's defaults reject
+  every one of these clips (its instance map is uninformative), and a run that
+  keeps none stops with an error, so clips failing a filter are kept, flagged,
+  and every clip is encoded and written;
+* ``curate-inline``: ``curate`` with ``decode_ahead = 0``: each batch decoded
+  in the unit's thread, between model batches (``curate`` decodes 2 batches
+  ahead, the default). For both, the share of the unit loop's wall time that
+  the model side (models, encoding, writing: the consumer of the decoded
+  batches) spent waiting for the next decoded batch (`waiting_ahead`);
+  inline, that is all of the decoding;
 * ``decode``: `curation.decode.decode_clips` over the same inputs: the
   pipeline's decoding stage alone (PyAV decode, RGB at <= 384 px, 16-kHz mono
   audio), i.e. *the limit* of the goal;
@@ -32,8 +42,13 @@ import argparse
 import csv
 import json
 import shutil
+import statistics
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -77,22 +92,85 @@ def make_inputs(
     return manifest
 
 
-def run_curate(manifest: Path, out: Path, clip_seconds: float) -> tuple[int, int]:
+class WaitClock:
+    """Seconds the unit loop spent in all, and waiting for its next decoded batch, summed over units."""
+
+    def __init__(self) -> None:
+        self.loop_s = self.wait_s = 0.0
+
+    @property
+    def share(self) -> float | None:
+        return self.wait_s / self.loop_s if self.loop_s else None
+
+
+@contextmanager
+def waiting_ahead(clock: WaitClock) -> Iterator[None]:
+    """Time, while in this block, every unit's `curation.decode_ahead.ahead` block and each wait for its next item.
+
+    It wraps ``curation.unit.ahead``, the one place the unit loop takes its
+    decoded batches from, so the curate run is otherwise the pipeline's own.
+    """
+    import curation.unit
+
+    real = curation.unit.ahead
+
+    @contextmanager
+    def timed(source: Iterator[Any], depth: int) -> Iterator[Iterator[Any]]:
+        start = time.perf_counter()
+        with real(source, depth) as items:
+            yield _timed_items(items, clock)
+        clock.loop_s += time.perf_counter() - start
+
+    curation.unit.ahead = timed
+    try:
+        yield
+    finally:
+        curation.unit.ahead = real
+
+
+def _timed_items(items: Iterator[Any], clock: WaitClock) -> Iterator[Any]:
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            clock.wait_s += time.perf_counter() - start
+        yield item
+
+
+def run_curate(manifest: Path, out: Path, clip_seconds: float, decode_ahead: int = 2) -> tuple[int, int]:
     from curation.config import CurationConfig
     from curation.run import curate
 
     shutil.rmtree(out, ignore_errors=True)
-    try:
-        report = curate(
-            [str(manifest)], out, CurationConfig(clip_seconds=clip_seconds), overwrite=True, log=lambda _m: None
-        )
-    except TypeError:  # an older curate without log=
-        report = curate([str(manifest)], out, CurationConfig(clip_seconds=clip_seconds), overwrite=True)
+    config = CurationConfig(clip_seconds=clip_seconds, keep_flagged=True, decode_ahead=decode_ahead)
+    clock = WaitClock()
+    with waiting_ahead(clock):
+        report = curate([str(manifest)], out, config, overwrite=True, log=lambda _m: None)
+    run_curate.waits.setdefault(decode_ahead, []).append(clock.share)  # type: ignore[attr-defined]
     clips = report["counts"]["clips"]
     nbytes = sum(s.get("bytes", 0) for s in report.get("splits", {}).values())
     run_curate.last = clips  # type: ignore[attr-defined]
     shutil.rmtree(out, ignore_errors=True)
     return clips["total"], nbytes
+
+
+run_curate.waits = {}  # type: ignore[attr-defined]
+
+
+def one_input(manifest: Path) -> Path:
+    """A manifest of the last input of ``manifest`` only (a synthetic one, if any): a short curate that loads the
+    models."""
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    path = manifest.with_name("warm-up.csv")
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
+        writer.writeheader()
+        writer.writerow(rows[-1])
+    return path
 
 
 def run_decode(manifest: Path, clip_seconds: float, align: bool = False) -> tuple[int, int]:
@@ -152,18 +230,30 @@ def run(args: argparse.Namespace) -> Result:
     scratch = args.out / "curation-scratch"
     cases = {
         "curate": lambda: run_curate(manifest, scratch, args.clip_seconds),
+        "curate-inline": lambda: run_curate(manifest, scratch, args.clip_seconds, decode_ahead=0),
         "decode": lambda: run_decode(manifest, args.clip_seconds),
         "decode-raw": lambda: run_decode_raw(manifest, clips_per_pass),
         "decode+align": lambda: run_decode(manifest, args.clip_seconds, align=True),
     }
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only.split(",")}
+    if any(name.startswith("curate") for name in cases):  # the models load on a run's first clip, in no timed case
+        run_curate(one_input(manifest), scratch, args.clip_seconds)
+        run_curate.waits.clear()  # type: ignore[attr-defined]
     runs = paired_rounds(cases, args.rounds)
     result.rows = summary_rows(runs)
     if "curate" in runs:
         last = getattr(run_curate, "last", {})
         result.figures["curate clips: total / kept / rejected"] = (
             f"{last.get('total')} / {last.get('kept')} / {last.get('rejected')}"
+        )
+    for depth, shares in sorted(run_curate.waits.items()):  # type: ignore[attr-defined]
+        median = statistics.median(shares)
+        label = f"model side waiting for decoded batches, share of the unit loop (decode_ahead {depth})"
+        result.figures[label] = f"{median:.3f} (rounds {min(shares):.3f}-{max(shares):.3f})"
+    if "curate-inline" in runs and "curate" in runs:
+        result.ratios.append(
+            ratio(runs, "curate", "curate-inline", "curate, decode_ahead 2 / decode_ahead 0 (clips/s)", None)
         )
     if "curate" in runs and "decode" in runs:
         result.ratios.append(

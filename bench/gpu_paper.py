@@ -6,7 +6,8 @@ and `realign_all`: batched captions, batched alignment and re-alignment) on
 real decoding: Video-LLaVA-7B's shapes (CLIP ViT-L/14 + Llama-7B) and
 ImageBind-huge, both randomly initialised (no weights can be fetched on the
 device machine) in bf16, over clips decoded by PyAV in background threads
-(`curation.decode.decode_clips`) through a bounded queue. It reports the
+(`curation.decode.decode_clips`), ``--decode-ahead`` batches ahead of the
+model loop (`curation.decode_ahead.ahead`, as curate does). It reports the
 batch sizes, clips/s end to end and per stage, the captioner's output
 tokens/s (per batch and overall), the embedder's achieved TFLOP/s (matmul
 FLOPs counted per trunk pass, over the align stage's wall time) against the
@@ -28,13 +29,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import resource
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--embedder-max-batch", type=int, default=256, help="rows per encoder pass")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder trunks (embedder_compile)")
     parser.add_argument("--decode-workers", type=int, default=os.cpu_count() or 1, help="decoding threads")
+    parser.add_argument("--decode-ahead", type=int, default=4, help="batches decoded ahead of the model loop")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--offset-step", type=float, default=0.2)
     parser.add_argument("--max-seconds", type=float, default=240.0, help="end the measured loop after this long")
@@ -100,39 +104,54 @@ def make_inputs(folder: Path, args: argparse.Namespace, size: tuple[int, int]) -
     return [InputItem(path=paths[i % len(paths)], video_id=f"bench_{i:04d}") for i in range(needed)]
 
 
-class Decoder:
-    """Decodes the inputs into clips in background threads and hands them over through a bounded queue."""
+class DecodeClock:
+    """Seconds the decoding threads spent, and the clips they decoded (for clips/s per decoding thread)."""
 
-    def __init__(self, items: list[Any], config: Any, workers: int, limit: int, depth: int) -> None:
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    def __init__(self) -> None:
         self.busy_s = 0.0
         self.decoded = 0
-        self._lock = threading.Lock()
-        self._items, self._config, self._workers, self._limit = items, config, workers, limit
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.lock = threading.Lock()
 
-    def _decode(self, item: Any) -> None:
-        from curation.decode import decode_clips
 
+def decoded_batches(
+    items: list[Any], config: Any, workers: int, limit: int, batch_size: int, clock: DecodeClock
+) -> Iterator[list[Any]]:
+    """The first ``limit`` clips of ``items`` in batches, in order, ``workers`` inputs decoded at once in threads.
+
+    This is the source that `curation.decode_ahead.ahead` runs ahead of the
+    model loop, as `curation.unit` does with one input at a time: one input
+    decoding thread could not feed a GPU, so here ``workers`` threads share it.
+    """
+    from curation.decode import decode_clips
+
+    def decode(item: Any) -> list[Any]:
         start = time.perf_counter()
-        for clip in decode_clips(item, self._config):
-            with self._lock:
-                if self.decoded >= self._limit or self._stop.is_set():
-                    break
-                self.decoded += 1
-                self.busy_s += time.perf_counter() - start
-            self.queue.put(clip)
-            start = time.perf_counter()
+        clips = list(decode_clips(item, config))
+        with clock.lock:
+            clock.busy_s += time.perf_counter() - start
+            clock.decoded += len(clips)
+        return clips
 
-    def _run(self) -> None:
-        with ThreadPoolExecutor(self._workers) as pool:
-            list(pool.map(self._decode, self._items))
-        self.queue.put(None)
-
-    def stop(self) -> None:
-        self._stop.set()
+    batch: list[Any] = []
+    rest = iter(items[workers:])
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            pending = deque(pool.submit(decode, item) for item in items[:workers])
+            while pending and limit > 0:
+                clips = pending.popleft().result()[:limit]
+                limit -= len(clips)
+                following = next(rest, None)
+                if following is not None:  # the window stays full while this input's batches go
+                    pending.append(pool.submit(decode, following))
+                for clip in clips:
+                    batch.append(clip)
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+            if batch:
+                yield batch
+        finally:
+            pool.shutdown(cancel_futures=True)
 
 
 def cuda_sync(device: str) -> None:
@@ -195,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from curation.analyse import guarded_analyses, realign_all
     from curation.captioning import caption_batch
     from curation.config import CurationConfig
+    from curation.decode_ahead import ahead
 
     device = args.device or ("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = "bfloat16" if device.startswith("cuda") else "float32"
@@ -202,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(0)
     figures: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "device": device, "dtype": dtype}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         t = time.perf_counter()
         items = make_inputs(Path(tmp), args, (height, width))
         figures["setup_inputs_s"] = round(time.perf_counter() - t, 1)
@@ -221,25 +241,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = CurationConfig(
             profile="paper", clip_seconds=args.seconds, max_side=args.max_side, batch_size=args.batch_size
         )
-        decoder = Decoder(items, config, args.decode_workers, args.clips + args.batch_size, 4 * args.batch_size)
+        clock = DecodeClock()
+        source = decoded_batches(
+            items, config, args.decode_workers, args.clips + args.batch_size, args.batch_size, clock
+        )
+        decoded = stack.enter_context(ahead(source, args.decode_ahead))
         stage = {"caption": 0.0, "align": 0.0}
         wait = flops = 0.0
         done = realigned = null_captions = vision_rows = audio_rows = 0
         generation: list[Any] = []
         warm = False
         start = time.perf_counter()
-        finished = False
-        while not finished:
-            batch = []
+        while True:
             t = time.perf_counter()
-            while len(batch) < args.batch_size:
-                clip = decoder.queue.get()
-                if clip is None:
-                    finished = True
-                    break
-                batch.append(clip)
+            batch = next(decoded, None)
             waited = time.perf_counter() - t
-            if not batch:
+            if batch is None:
                 break
             t = time.perf_counter()
             batches0 = len(captioner.batches)
@@ -273,7 +290,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if done >= args.clips or time.perf_counter() - start > args.max_seconds:
                 break
         wall = time.perf_counter() - start
-        decoder.stop()
 
     name, peak = peak_tflops(device, args.peak_tflops)
     embed_tflops = flops / stage["align"] / 1e12 if stage["align"] else 0.0
@@ -295,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         clips_per_s={
             "end_to_end": round(done / wall, 3) if wall else None,
             **{k: round(done / v, 3) if v else None for k, v in stage.items()},
-            "decode_per_thread": round(decoder.decoded / decoder.busy_s, 3) if decoder.busy_s else None,
+            "decode_per_thread": round(clock.decoded / clock.busy_s, 3) if clock.busy_s else None,
         },
         stage_s={k: round(v, 2) for k, v in stage.items()},
         gpu_wait_for_decode_fraction=round(wait / wall, 4) if wall else None,

@@ -2,7 +2,8 @@
 
 Every setting that changes what is written is here, so that a release records
 the exact configuration that produced it (``report.json``) and a rerun with
-the same inputs and config reproduces the shards byte for byte.
+the same inputs and config reproduces the shards byte for byte. The few that
+change only how a run runs (`UNRECORDED`) are here too, but not recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def load_settings(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+
+
+UNRECORDED = frozenset({"decode_ahead"})
+"""Settings of how a run runs, not of what it writes: left out of ``report.json`` and the plan's fingerprint."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,16 @@ class CurationConfig:
     """Inputs per unit of work. Units are planned before any work starts; a unit is what is scheduled and resumed."""
     batch_size: int = 8
     """Clips per model batch (captioner, embedder)."""
+    decode_ahead: int = 2
+    """Batches decoded in a background thread ahead of the model stages (`curation.decode_ahead`), so that neither
+    waits for the other; 0 decodes inline. It changes when a clip is decoded, never what is written, so it is not
+    recorded (`UNRECORDED`) and a run may resume with another value. Memory: ``decode_ahead + 1`` batches per unit."""
     shard_max_bytes: int = 1_000_000_000
     device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings a release records (``report.json``) and its fingerprint hashes: all but `UNRECORDED`."""
+        return {name: value for name, value in asdict(self).items() if name not in UNRECORDED}
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> CurationConfig:
@@ -96,6 +106,10 @@ class CurationConfig:
             raise ValueError(f"config: split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         if min(self.shard_max_samples, self.shard_max_bytes, self.inputs_per_unit, self.batch_size) < 1:
             raise ValueError("config: shard bounds, inputs_per_unit and batch_size must be positive")
+        if isinstance(self.decode_ahead, bool) or not isinstance(self.decode_ahead, int) or self.decode_ahead < 0:
+            raise ValueError(
+                f"config: decode_ahead must be a whole number of batches >= 0 (0: decode inline), got {self.decode_ahead!r}"
+            )
 
 
 DEMO_CONFIG = CurationConfig(keep_flagged=True)

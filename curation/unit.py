@@ -1,7 +1,9 @@
 """One unit of work: its inputs → clips → samples in shard parts, and the `UnitRecord` of what became of each.
 
 For each input, clips are decoded (`curation.decode`) in batches, from the
-segment fetched ahead for an input fetched with yt-dlp (`curation.segments`); a silent
+segment fetched ahead for an input fetched with yt-dlp (`curation.segments`),
+``decode_ahead`` batches ahead of the models in a background thread
+(`curation.decode_ahead`: same batches, same order, same errors); a silent
 clip is rejected before any model runs (`curation.filters.is_silent`); the
 others go through the model stages (`curation.analyse`), are built into
 samples (`curation.sample`) and, unless a filter rejects them, written into
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
 from acav1m_hf.schema import flatten
@@ -25,12 +28,22 @@ from curation.analyse import ModelStages, one_blas_thread
 from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.decode import decode_clips
+from curation.decode_ahead import ahead
 from curation.deduplicate import sample_vector
 from curation.fetch_cache import Segment
 from curation.filters import is_silent, keeps
 from curation.inputs import input_line
 from curation.plan import Unit
-from curation.records import Clip, ClipOutcome, FilterVerdicts, InputLine, PartRecord, Rejected, UnitRecord
+from curation.records import (
+    Clip,
+    ClipOutcome,
+    FilterVerdicts,
+    InputItem,
+    InputLine,
+    PartRecord,
+    Rejected,
+    UnitRecord,
+)
 from curation.sample import build_sample
 from curation.segments import FetchOptions, prefetch, segment_clips
 from curation.writer import ShardWriter, Store
@@ -71,47 +84,35 @@ def _process_unit(
     written: set[str] = set()
     retryable_clips = 0
     try:
-        for position, item in enumerate(unit.items):
-            kept, reasons, model_failures = 0, Counter[str](), 0
-            clips = segment_clips(item, fetched[position], config) if item.ytdlp else decode_clips(item, config)
-            try:
-                for batch in _batches(clips, config.batch_size):
-                    for outcome in _judge_batch(batch, models, config):
-                        if outcome.verdicts is not None:
-                            verdicts.append(outcome.verdicts)
-                            model_failures += outcome.failure is not None
-                        sample = outcome.sample
-                        if sample is None:
-                            reasons[outcome.rejected] += 1
-                            continue
-                        if sample.key in written:  # two inputs cut the same clip: keep the first
-                            reasons["duplicate_key"] += 1
-                            continue
-                        written.add(sample.key)
-                        part = writer.write(sample)
-                        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
-                        rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
-                        vector = sample_vector(sample)
-                        if vector is not None:
-                            vectors[sample.key] = vector
-                        kept += 1
-            except Rejected as rejected:
-                transient = rejected.retryable
-                if kept:  # the file broke after some clips: those are written and stay; the line says both
-                    detail = f"stopped early, {rejected.reason}: {rejected.detail}"
-                    inputs.append(input_line(item, "kept", None, detail, kept, reasons, transient))
-                else:
-                    inputs.append(
-                        input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, transient)
-                    )
-            else:
-                reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
-                inputs.append(
-                    input_line(item, "kept" if kept else "rejected", reason, "", kept, reasons, model_failures > 0)
-                )
-            clip_outcomes.update(reasons)
-            clip_outcomes["kept"] += kept
-            retryable_clips += model_failures
+        with ahead(_decoded(unit, fetched, config), config.decode_ahead) as decoded:
+            tally = _Tally()
+            for position, event in decoded:
+                if not isinstance(event, list):  # the input's end
+                    inputs.append(_input_line(unit.items[position], tally, event))
+                    clip_outcomes.update(tally.reasons)
+                    clip_outcomes["kept"] += tally.kept
+                    retryable_clips += tally.model_failures
+                    tally = _Tally()
+                    continue
+                for outcome in _judge_batch(event, models, config):
+                    if outcome.verdicts is not None:
+                        verdicts.append(outcome.verdicts)
+                        tally.model_failures += outcome.failure is not None
+                    sample = outcome.sample
+                    if sample is None:
+                        tally.reasons[outcome.rejected] += 1
+                        continue
+                    if sample.key in written:  # two inputs cut the same clip: keep the first
+                        tally.reasons["duplicate_key"] += 1
+                        continue
+                    written.add(sample.key)
+                    part = writer.write(sample)
+                    crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
+                    rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+                    vector = sample_vector(sample)
+                    if vector is not None:
+                        vectors[sample.key] = vector
+                    tally.kept += 1
         stats = writer.close()
     except BaseException as error:
         writer.abort(error)
@@ -126,6 +127,44 @@ def _process_unit(
         retryable={"inputs": sum(1 for line in inputs if line.retryable), "clips": retryable_clips},
         vectors=vectors,
     )
+
+
+@dataclass
+class _Tally:
+    """What became of one input's clips so far."""
+
+    kept: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    model_failures: int = 0
+
+
+def _input_line(item: InputItem, tally: _Tally, rejected: Rejected | None) -> InputLine:
+    """The input's outcome: kept if any clip was; a decoder's `Rejected` after some clips stops it early."""
+    kept, reasons = tally.kept, tally.reasons
+    if rejected is None:
+        reason = None if kept else (reasons.most_common(1)[0][0] if reasons else "no_clips")
+        return input_line(item, "kept" if kept else "rejected", reason, "", kept, reasons, tally.model_failures > 0)
+    if kept:  # the file broke after some clips: those are written and stay; the line says both
+        detail = f"stopped early, {rejected.reason}: {rejected.detail}"
+        return input_line(item, "kept", None, detail, kept, reasons, rejected.retryable)
+    return input_line(item, "rejected", rejected.reason, rejected.detail, kept, reasons, rejected.retryable)
+
+
+Decoded = tuple[int, list[Clip] | Rejected | None]
+"""An input's position and one batch of its clips, or how its decoding ended: None, or the `Rejected` that ended it."""
+
+
+def _decoded(unit: Unit, fetched: dict[int, Future[Segment]], config: CurationConfig) -> Iterator[Decoded]:
+    """Every input's clips in batches, each input followed by how it ended: what `ahead` decodes in the background."""
+    for position, item in enumerate(unit.items):
+        clips = segment_clips(item, fetched[position], config) if item.ytdlp else decode_clips(item, config)
+        try:
+            for batch in _batches(clips, config.batch_size):
+                yield position, batch
+        except Rejected as rejected:
+            yield position, rejected
+        else:
+            yield position, None
 
 
 def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:

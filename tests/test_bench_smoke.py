@@ -120,6 +120,8 @@ def test_curation_bench(out: Path) -> None:
     )
     assert "curate (CPU profile) / decoding the inputs alone (clips/s)" in stdout
     assert "decode + signal aligner / decoding alone (clips/s)" in stdout
+    for depth in (0, 2):  # both curate cases measured how long the model side waited for decoded batches
+        assert f"share of the unit loop (decode_ahead {depth}): 0." in stdout
     assert all(r["samples"] > 0 for r in _saved(out, "curation")["rows"])
 
 
