@@ -9,7 +9,7 @@ audio, so the aligner has something to align), listed in one manifest with
 distinct video ids. Each case runs in this process, on one core:
 
 * ``curate``: the whole pipeline, default `CurationConfig` (10-s clips, CPU
-  profile: captions from the manifest, signal aligner, H.264/AAC/FLAC/JPEG/PNG
+  profile: its models, the cues-v2 aligner, H.264/AAC/FLAC/JPEG/PNG
   encoders, shard writer, index, card, Croissant) into a fresh folder, but with
   ``keep_flagged`` (as ``acav1m demo``): the cpu profile's defaults reject
   every one of these clips (its instance map is uninformative), and a run that

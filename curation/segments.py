@@ -271,7 +271,7 @@ def prefetch(
 
 def segment_clips(item: InputItem, pending: Future[Segment], config: CurationConfig) -> Iterator[Clip]:
     """The clips of ``item`` from its segment, on the source's time axis: ``source.start`` is the row's ``start``."""
-    segment = pending.result()  # a failed fetch raises its Rejected here, on the unit's thread
+    segment = pending.result()  # a failed fetch raises its Rejected here (in the unit's decoding thread)
     local = replace(
         item,
         path=segment.path,

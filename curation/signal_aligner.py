@@ -124,9 +124,10 @@ class SignalAligner:
         # Column 0 is the whole frame, then the cells row by row, then the source's; a flat column correlates as NaN.
         columns = [whole[:, None], cells.reshape(n_frames, -1)]
         if source is not None:
-            if source.columns.ndim != 2 or len(source.columns) != n_frames:
-                raise ValueError(f"{source.name}: expected ({n_frames}, k) columns, got {source.columns.shape}")
-            columns.append(np.asarray(source.columns, dtype=np.float64))
+            tracked = np.asarray(source.columns, dtype=np.float64)
+            if tracked.ndim != 2 or len(tracked) != n_frames or not np.isfinite(tracked).all():
+                raise ValueError(f"{source.name}: expected ({n_frames}, k) finite columns, got {tracked.shape}")
+            columns.append(tracked)
         candidates = np.concatenate(columns, axis=1)
         n_cells = cells.shape[1] * cells.shape[2]
         circular = _circular_table(audio_env, candidates)

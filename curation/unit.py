@@ -85,34 +85,39 @@ def _process_unit(
     retryable_clips = 0
     try:
         with ahead(_decoded(unit, fetched, config), config.decode_ahead) as decoded:
-            tally = _Tally()
-            for position, event in decoded:
-                if not isinstance(event, list):  # the input's end
-                    inputs.append(_input_line(unit.items[position], tally, event))
-                    clip_outcomes.update(tally.reasons)
-                    clip_outcomes["kept"] += tally.kept
-                    retryable_clips += tally.model_failures
-                    tally = _Tally()
-                    continue
-                for outcome in _judge_batch(event, models, config):
-                    if outcome.verdicts is not None:
-                        verdicts.append(outcome.verdicts)
-                        tally.model_failures += outcome.failure is not None
-                    sample = outcome.sample
-                    if sample is None:
-                        tally.reasons[outcome.rejected] += 1
+            try:
+                tally = _Tally()
+                for position, event in decoded:
+                    if not isinstance(event, list):  # the input's end
+                        inputs.append(_input_line(unit.items[position], tally, event))
+                        clip_outcomes.update(tally.reasons)
+                        clip_outcomes["kept"] += tally.kept
+                        retryable_clips += tally.model_failures
+                        tally = _Tally()
                         continue
-                    if sample.key in written:  # two inputs cut the same clip: keep the first
-                        tally.reasons["duplicate_key"] += 1
-                        continue
-                    written.add(sample.key)
-                    part = writer.write(sample)
-                    crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
-                    rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
-                    vector = sample_vector(sample)
-                    if vector is not None:
-                        vectors[sample.key] = vector
-                    tally.kept += 1
+                    for outcome in _judge_batch(event, models, config):
+                        if outcome.verdicts is not None:
+                            verdicts.append(outcome.verdicts)
+                            tally.model_failures += outcome.failure is not None
+                        sample = outcome.sample
+                        if sample is None:
+                            tally.reasons[outcome.rejected] += 1
+                            continue
+                        if sample.key in written:  # two inputs cut the same clip: keep the first
+                            tally.reasons["duplicate_key"] += 1
+                            continue
+                        written.add(sample.key)
+                        part = writer.write(sample)
+                        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
+                        rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+                        vector = sample_vector(sample)
+                        if vector is not None:
+                            vectors[sample.key] = vector
+                        tally.kept += 1
+            except BaseException:
+                for pending in fetched.values():  # a fetch not started yet: the decoding thread must not wait for it
+                    pending.cancel()
+                raise
         stats = writer.close()
     except BaseException as error:
         writer.abort(error)

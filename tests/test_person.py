@@ -139,7 +139,7 @@ def test_clapping_hands_beside_the_cells_give_the_offset_that_the_cells_cannot(d
         assert with_hands.instance.score >= 0.9 > 0.1 > without.instance.score
         assert with_hands.box == list(box) and without.box is None
     wrong = SignalAligner().analyse(clip, None, clapping_source(clip, 5, box))  # hands that clap to other events
-    assert wrong.box is None or wrong.instance.score < 0.2
+    assert wrong.box is None  # measured: the cells stay the best candidate, instance <= 0.06
 
 
 def test_bad_input_is_refused_naming_it() -> None:
@@ -149,5 +149,5 @@ def test_bad_input_is_refused_naming_it() -> None:
         BodyMotion().track(np.zeros((4, 32, 32, 3), dtype=np.uint8), 0.0)
     clip = make_clip(seconds=4.0)
     short = MotionSource("hands", np.zeros((len(clip.frames) - 1, 2)), (0.0, 0.0, 1.0, 1.0))
-    with pytest.raises(ValueError, match=r"hands: expected \(100, k\) columns"):
+    with pytest.raises(ValueError, match=r"hands: expected \(100, k\) finite columns"):
         SignalAligner().analyse(clip, None, short)
