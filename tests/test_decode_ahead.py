@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,8 +14,12 @@ import curation.unit
 from curation.config import CurationConfig
 from curation.decode import decode_clips
 from curation.decode_ahead import ahead
-from curation.records import Clip, InputItem, Rejected
+from curation.fetch_cache import Segment
+from curation.plan import Unit
+from curation.records import Clip, InputItem, Rejected, SourceInfo
 from curation.run import curate
+from curation.unit import _process_unit
+from curation.writer import Store
 from tests.conftest import release_files
 from tests.curate_harness import CONFIG, quiet
 from tests.synthetic import make_clip, write_video_file
@@ -133,3 +138,59 @@ def test_decode_ahead_must_be_a_whole_number_of_batches() -> None:
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="decode_ahead must be a whole number of batches >= 0"):
             CurationConfig(decode_ahead=bad)  # type: ignore[arg-type]
+
+
+class AwaitedFuture(Future):
+    """A future that says when someone starts waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.awaited = threading.Event()
+
+    def result(self, timeout: float | None = None) -> Segment:
+        self.awaited.set()
+        return super().result(timeout)
+
+
+class FailingModels:
+    """Model stages that fail (as on a model's out-of-memory error) once the decoding thread waits for ``fetch``."""
+
+    profile = None
+
+    def __init__(self, fetch: AwaitedFuture) -> None:
+        self.fetch = fetch
+
+    def run(self, clips: list[Clip]) -> list:
+        self.fetch.awaited.wait(timeout=30)
+        raise RuntimeError("model stage failed")
+
+
+def test_a_unit_whose_models_fail_does_not_wait_for_a_fetch_not_started(tmp_path: Path) -> None:
+    """The second input's fetch never starts (its future stays pending, as behind a busy fetch pool): the decoding
+    thread waits on it, so the failing unit must cancel it, or leaving the unit would wait for that download."""
+    video = write_video_file(tmp_path / "a.mp4", make_clip(seconds=4.5, seed=7))
+    items = tuple(InputItem(f"https://example.org/{k}", f"v{k}", start=0.0, end=4.0, ytdlp=True) for k in range(2))
+    done, never = Future(), AwaitedFuture()
+    done.set_result(Segment(str(video), 0.0, SourceInfo(), True))
+    unit = Unit("train", 0, items)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _process_unit(
+                unit,
+                replace(SMALL, decode_ahead=8),  # room to decode past the first input, up to the second fetch
+                Store(tmp_path / "out"),
+                "part-{}.tar".format,
+                FailingModels(never),
+                {0: done, 1: never},
+            )
+        except BaseException as error:  # noqa: BLE001 - what the unit raised, checked below
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the unit is still waiting for a fetch that never started"
+    assert [str(e) for e in outcome] == ["model stage failed"] and never.cancelled()
+    assert not _ahead_threads()
