@@ -123,6 +123,7 @@ def decoded_batches(
     decoding thread could not feed a GPU, so here ``workers`` threads share it.
     """
     from curation.decode import decode_clips
+    from curation.unit import batches
 
     def decode(item: Any) -> list[Any]:
         start = time.perf_counter()
@@ -132,26 +133,23 @@ def decoded_batches(
             clock.decoded += len(clips)
         return clips
 
-    batch: list[Any] = []
-    rest = iter(items[workers:])
-    with ThreadPoolExecutor(workers) as pool:
-        try:
-            pending = deque(pool.submit(decode, item) for item in items[:workers])
-            while pending and limit > 0:
-                clips = pending.popleft().result()[:limit]
-                limit -= len(clips)
-                following = next(rest, None)
-                if following is not None:  # the window stays full while this input's batches go
-                    pending.append(pool.submit(decode, following))
-                for clip in clips:
-                    batch.append(clip)
-                    if len(batch) == batch_size:
-                        yield batch
-                        batch = []
-            if batch:
-                yield batch
-        finally:
-            pool.shutdown(cancel_futures=True)
+    def in_order() -> Iterator[Any]:
+        left = limit
+        rest = iter(items[workers:])
+        with ThreadPoolExecutor(workers) as pool:
+            try:
+                pending = deque(pool.submit(decode, item) for item in items[:workers])
+                while pending and left > 0:
+                    decoded = pending.popleft().result()[:left]
+                    left -= len(decoded)
+                    following = next(rest, None)
+                    if following is not None:  # the window stays full while this input's clips go
+                        pending.append(pool.submit(decode, following))
+                    yield from decoded
+            finally:
+                pool.shutdown(cancel_futures=True)
+
+    return batches(in_order(), batch_size)
 
 
 def cuda_sync(device: str) -> None:

@@ -164,7 +164,7 @@ def _decoded(unit: Unit, fetched: dict[int, Future[Segment]], config: CurationCo
     for position, item in enumerate(unit.items):
         clips = segment_clips(item, fetched[position], config) if item.ytdlp else decode_clips(item, config)
         try:
-            for batch in _batches(clips, config.batch_size):
+            for batch in batches(clips, config.batch_size):
                 yield position, batch
         except Rejected as rejected:
             yield position, rejected
@@ -172,7 +172,8 @@ def _decoded(unit: Unit, fetched: dict[int, Future[Segment]], config: CurationCo
             yield position, None
 
 
-def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
+def batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
+    """``clips`` in lists of ``size``, the last one shorter (the model stages' batches; also `bench/gpu_paper.py`'s)."""
     batch: list[Clip] = []
     for clip in clips:
         batch.append(clip)
