@@ -57,6 +57,19 @@ def release_inputs(folder: Path) -> list[str]:
     return [str(SAMPLE_DATA / "manifest.csv"), str(folder / "synthetic.csv")]
 
 
+DEDUP_EVERY_CLIP = CurationConfig(
+    profile="paper", clip_seconds=4.0, keep_flagged=True, max_side=96, inputs_per_unit=2, dedup_threshold=-1.0
+)
+"""The paper profile deduplicating at a cosine of -1: every clip duplicates the first one kept (with `tiny_paper`)."""
+
+
+def tiny_paper(config: CurationConfig) -> Profile:
+    """The paper profile with no captioner or transcriber and a tiny random-weight ImageBind: embeddings, no download."""
+    overrides = {"captioner": "none", "condenser": "extractive", "transcriber": "none"}
+    overrides |= {"embedder_arch": "tiny", "embedder_checkpoint": "random", "offset_step": 0.5, "crops": 1}
+    return build_profile(config, overrides)
+
+
 def cpu_profile_verbatim_captions(config: CurationConfig) -> Profile:
     """The cpu profile without its condenser: the captions are the manifests' as written.
 

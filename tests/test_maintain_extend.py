@@ -21,10 +21,9 @@ from acav1m_hf.maintain import versions
 from acav1m_hf.maintain.remove import remove_videos
 from acav1m_hf.release import CROISSANT, file_sha256
 from acav1m_hf.validate import validate_release
-from curation.config import CurationConfig
 from curation.extend import SCRATCH, extend
 from curation.run import curate
-from tests.conftest import RELEASE_CONFIG, needs, release_files, release_inputs
+from tests.conftest import DEDUP_EVERY_CLIP, RELEASE_CONFIG, needs, release_files, release_inputs, tiny_paper
 
 REPO = Path(__file__).resolve().parents[1]
 DATE = "2025-05-06"
@@ -170,17 +169,10 @@ def test_near_duplicates_of_the_release_clips_are_removed_and_recorded(inputs: l
     """With a threshold of -1 every clip duplicates the first one kept: the release's one clip stays, and each new
     clip is removed as its near-duplicate, recorded as one run records it."""
     needs("torch", "imagebind")
-    from curation.profiles import build_profile
-
-    overrides = {"captioner": "none", "condenser": "extractive", "transcriber": "none"}
-    overrides |= {"embedder_arch": "tiny", "embedder_checkpoint": "random", "offset_step": 0.5, "crops": 1}
-    config = CurationConfig(
-        profile="paper", clip_seconds=4.0, keep_flagged=True, max_side=96, inputs_per_unit=2, dedup_threshold=-1.0
-    )
     root = tmp_path / "acav1m"
-    before = curate(inputs[:1], root, config, profile_factory=lambda c: build_profile(c, overrides))
+    before = curate(inputs[:1], root, DEDUP_EVERY_CLIP, profile_factory=tiny_paper)
     (kept,) = index_rows(root)
-    result = extend(root, inputs[1:], date=DATE, profile_factory=lambda c: build_profile(c, overrides))
+    result = extend(root, inputs[1:], date=DATE, profile_factory=tiny_paper)
     assert validate_release(root) == []
     assert list(index_rows(root)) == [kept]
     report = json.loads((root / "report.json").read_text())

@@ -20,7 +20,7 @@ import pytest
 from curation import analyse, run
 from curation.config import CurationConfig
 from curation.profiles import PaperSettings, Profile, build_profile, load_paper_settings
-from tests.conftest import SPEECH_CLIP, needs
+from tests.conftest import DEDUP_EVERY_CLIP, SPEECH_CLIP, needs, tiny_paper
 
 
 def test_cpu_profile_needs_no_model_library() -> None:
@@ -153,15 +153,8 @@ def test_near_duplicates_are_removed_across_units_and_recorded(tmp_path: Path) -
     from acav1m_hf.validate import validate_release
     from tests.conftest import release_inputs
 
-    overrides = {"captioner": "none", "condenser": "extractive", "transcriber": "none"}
-    overrides |= {"embedder_arch": "tiny", "embedder_checkpoint": "random", "offset_step": 0.5, "crops": 1}
-    config = CurationConfig(
-        profile="paper", clip_seconds=4.0, keep_flagged=True, max_side=96, inputs_per_unit=2, dedup_threshold=-1.0
-    )
     root = tmp_path / "acav1m"
-    report = run.curate(
-        release_inputs(tmp_path / "inputs"), root, config, profile_factory=lambda c: build_profile(c, overrides)
-    )
+    report = run.curate(release_inputs(tmp_path / "inputs"), root, DEDUP_EVERY_CLIP, profile_factory=tiny_paper)
     assert validate_release(root) == []
     import pyarrow.parquet as pq
 
