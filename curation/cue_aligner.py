@@ -29,7 +29,7 @@ is what the models can tell: "Speech" for speech with a visible speaking face,
 "Narration, monologue" for speech with none; otherwise none, with the reason.
 Its score is the share of the clip the VAD calls speech.
 
-The face tracking and the person mask of a clip are kept for the next call on
+The face tracking, the hands and the person mask of a clip are kept for the next call on
 the very same frames array: re-alignment (`curation.analyse.realign_all`) and
 the benchmark's variants shift only the audio, so they are computed once per
 clip.
@@ -37,8 +37,9 @@ clip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -63,6 +64,7 @@ bbb_excerpt, less than the 1.9 s of forensics_hello's excerpt (set on those clip
 MIN_FACE_SHARE = 0.5
 """Share of the speech frames in which the mouth must be found for the lip path (else the face is not visible)."""
 SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
+T = TypeVar("T")
 HANDS_REASON = "hands move with the sound, but the cpu profile has no model that names what they play or hit"
 
 
@@ -87,9 +89,7 @@ class CueAligner:
         self.body = BodyMotion()
         labels = load_labels(LABELS_FILE)
         self._labels = {name: labels.index(name) for name in (SPEECH_LABEL, NARRATION_LABEL)}
-        self._tracked: tuple[Any, faces.FaceTrack] | None = None
-        self._masked: tuple[Any, np.ndarray | None, str | None] | None = None
-        self._bodies: tuple[Any, BodyTrack] | None = None
+        self._kept: dict[str, tuple[np.ndarray, Any]] = {}
 
     def analyse(self, clip: Clip, caption: str | None) -> Analysis:
         """Score ``clip`` on the lip path or the signal path (module docstring); ``caption`` is unused."""
@@ -162,20 +162,22 @@ class CueAligner:
         return label, self._labels[label], share
 
     def _mask(self, frames: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-        """The speaking person's mask of ``frames`` (or None and why), reused for the same array like the track."""
-        if self._masked is None or self._masked[0] is not frames:
-            person = self.person.segment(frames)
-            self._masked = (frames, person.mask, person.reason)
-        return self._masked[1], self._masked[2]
+        """The speaking person's mask of ``frames`` (or None and why)."""
+        person = self._once("person", frames, self.person.segment)
+        return person.mask, person.reason
 
     def _body(self, frames: np.ndarray, fps: float) -> BodyTrack:
-        """The hands of ``frames``, reused when the same array comes again (only the audio was shifted)."""
-        if self._bodies is None or self._bodies[0] is not frames:
-            self._bodies = (frames, self.body.track(frames, fps))
-        return self._bodies[1]
+        """The hands of ``frames``."""
+        return self._once("hands", frames, lambda f: self.body.track(f, fps))
 
     def _track(self, frames: np.ndarray) -> faces.FaceTrack:
-        """The face track of ``frames``, reused when the same array comes again (only the audio was shifted)."""
-        if self._tracked is None or self._tracked[0] is not frames:
-            self._tracked = (frames, self.faces.track(frames))
-        return self._tracked[1]
+        """The face track of ``frames``."""
+        return self._once("faces", frames, self.faces.track)
+
+    def _once(self, model: str, frames: np.ndarray, run: Callable[[np.ndarray], T]) -> T:
+        """``run(frames)``, reused when the very same array comes again: re-alignment and the benchmark's variants
+        shift only the audio. One clip is kept per model."""
+        kept = self._kept.get(model)
+        if kept is None or kept[0] is not frames:
+            kept = self._kept[model] = (frames, run(frames))
+        return kept[1]
