@@ -140,7 +140,8 @@ def evaluate(
     items, problems = read_inputs(inputs, exclude=report_dir)
     excluded = [Exclusion(p.input, p.reason, p.detail) for p in problems]
     soundtracks = _soundtracks(items, config, excluded)
-    partners = _partners(soundtracks, config, excluded)
+    clip_kinds = {name: kind_of(clip.item, kinds)[0] for name, clip in soundtracks.items()}
+    partners = _partners(soundtracks, clip_kinds, config, excluded)
     recordings = _recordings(soundtracks, config)
     profile = load_profile(config, profile_factory)
     outcomes: list[VariantOutcome] = []
@@ -218,10 +219,18 @@ def _soundtracks(items: list[InputItem], config: CurationConfig, excluded: list[
     return tracks
 
 
-def _partners(tracks: dict[str, Clip], config: CurationConfig, excluded: list[Exclusion]) -> dict[str, str]:
-    """Each clip's swap partner: the next clip (in input order, cyclically) of another video with another soundtrack.
+def _partners(
+    tracks: dict[str, Clip], kinds: dict[str, str], config: CurationConfig, excluded: list[Exclusion]
+) -> dict[str, str]:
+    """Each clip's swap partner: the next clip (in input order, cyclically) of another video with another soundtrack,
+    one of the same content kind first.
 
-    The same recording in another container (a soundtrack that matches at some
+    The same kind makes the harder and the telling mismatch: another person's
+    voice on a talking face (a dubbed or voiced-over clip) is what lip synchrony
+    must reject, where a LEGO model's clatter on that face would send it down
+    another path of the aligner (no speech heard) and test nothing of the lips.
+    A clip whose kind has no other video takes the next clip of any kind. The
+    same recording in another container (a soundtrack that matches at some
     lag, `curation.variants.same_soundtrack`) is no mismatch, and a soundtrack
     whose part as long as the clip is silent would be rejected before any
     model runs, so both are passed over.
@@ -230,7 +239,8 @@ def _partners(tracks: dict[str, Clip], config: CurationConfig, excluded: list[Ex
     partners = {}
     for i, name in enumerate(names):
         clip = tracks[name]
-        for other in names[i + 1 :] + names[:i]:
+        following = names[i + 1 :] + names[:i]
+        for other in sorted(following, key=lambda other: kinds[other] != kinds[name]):  # stable: input order kept
             candidate = tracks[other]
             if (
                 candidate.item.video_id != clip.item.video_id
@@ -332,4 +342,5 @@ def _outcome(
         recording=recording,
         raw_instance=first.instance.raw,
         raw_windows=first.temporal_raw if first.temporal_raw is not None else first.temporal_windows,
+        cue=first.cue,
     )

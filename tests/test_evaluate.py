@@ -131,6 +131,17 @@ def test_synthetic_report_swaps_different_soundtracks(tmp_path: Path) -> None:
     assert rebuilt.variants == report.variants and rebuilt.figures == report.figures and rebuilt.to_dict() == written
 
 
+def test_a_swap_takes_a_soundtrack_of_the_same_kind_first(tmp_path: Path) -> None:
+    """Another voice on a talking face, not a machine's clatter: a clip of a kind with another video swaps with it."""
+    inputs = [str(write_video_file(tmp_path / f"{n}.mp4", make_clip(seconds=3.0, seed=i))) for i, n in enumerate("abc")]
+    kinds = tmp_path / "kinds.csv"
+    kinds.write_text("path,kind\na.mp4,speech_face\nb.mp4,action\nc.mp4,speech_face\n", encoding="utf-8")
+    report = evaluate(inputs, tmp_path / "report", CurationConfig(), offsets=[0.2], kinds_path=kinds)
+    a, b, c = (f"{path}#0" for path in inputs)
+    swaps = {o.clip: o.partner for o in report.variants if o.variant == SWAPPED}
+    assert swaps == {a: c, b: c, c: a}  # b has no other action clip: the next clip of any kind
+
+
 def test_one_recording_alone_has_no_swap_partner(tmp_path: Path) -> None:
     clip = make_clip(seconds=3.0, seed=0)
     inputs = [
