@@ -11,7 +11,12 @@ it looks more like a matched clip than a mismatched one.
 
 Files are named after the aligner (``curation/calibration/<aligner name>.json``)
 and say which aligner they were fitted on, so another aligner's scores are
-never mapped with them. `curation.analyse` applies the map once, for every
+never mapped with them. An aligner that reads different evidence on different
+clips (``cues-v2``: the lips, or onsets against motion; `Analysis.cue`) gets a
+pair of maps per cue, fitted on that cue's clips alone: a lip correlation of
+0.3 and a motion correlation of 0.3 are different evidence, and one map fitted
+on both would mean neither. The aligner-wide pair maps a cue without maps of
+its own. `curation.analyse` applies the map once, for every
 profile, to the rounded numbers of the aligner (`calibrate`); the raw value is
 kept in ``Score.raw`` (and the windows' in ``Analysis.temporal_raw``). Without a
 file the scores stay as the aligner normalises them and every release says
@@ -34,7 +39,9 @@ from curation.roles import Analysis, Score, round_score
 
 SHIPPED = Path(__file__).with_name("calibration")
 """The calibration files shipped with the package, one per aligner."""
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)
+"""Format 1 files have no per-cue maps; they are read as format 2 files with none."""
 UNCALIBRATED = "none"
 """``CurationConfig.calibration`` value that turns calibration off (the aligner's own scores)."""
 ENVIRONMENT = "ACAV1M_CALIBRATION"
@@ -67,6 +74,29 @@ class PlattMap:
 
 
 @dataclass(frozen=True)
+class CueMaps:
+    """One cue's instance and window maps; a None map leaves that cue to the aligner-wide one."""
+
+    instance: PlattMap | None
+    temporal: PlattMap | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            name: None if m is None else _map_dict(m)
+            for name, m in (("instance", self.instance), ("temporal", self.temporal))
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> CueMaps:
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: needs an object with 'instance' and 'temporal' maps")
+        return cls(
+            _read_map(data.get("instance"), f"{source}: instance"),
+            _read_map(data.get("temporal"), f"{source}: temporal"),
+        )
+
+
+@dataclass(frozen=True)
 class Calibration:
     """One aligner's maps and where they came from (`provenance`: clips, counts, date, the fit's figures)."""
 
@@ -75,38 +105,42 @@ class Calibration:
     temporal: PlattMap | None
     """Applied to each 1-s window's value; None leaves the windows as the aligner gives them."""
     provenance: dict[str, Any] = field(default_factory=dict)
+    cues: dict[str, CueMaps] = field(default_factory=dict)
+    """Per-cue maps (`Analysis.cue`), preferred over ``instance`` and ``temporal`` for that cue's clips."""
+
+    def maps_for(self, cue: str | None) -> CueMaps:
+        """The maps for a clip the aligner read with ``cue``: the cue's own where it has them, else the aligner's."""
+        own = self.cues.get(cue) if cue is not None else None
+        return CueMaps(
+            own.instance if own is not None and own.instance is not None else self.instance,
+            own.temporal if own is not None and own.temporal is not None else self.temporal,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "aligner": self.aligner,
-            "instance": None if self.instance is None else _map_dict(self.instance),
-            "temporal": None if self.temporal is None else _map_dict(self.temporal),
+            **CueMaps(self.instance, self.temporal).to_dict(),
+            "cues": {cue: maps.to_dict() for cue, maps in sorted(self.cues.items())},
             "provenance": self.provenance,
         }
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "calibration") -> Calibration:
         """A calibration from its JSON object; an error naming ``source`` and what is wrong."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("aligner"), str):
+        if not isinstance(data, dict) or data.get("format") not in READABLE or not isinstance(data.get("aligner"), str):
             raise ValueError(f"{source}: not a calibration file (needs format {FORMAT} and an 'aligner' name)")
-        maps = {}
-        for name in ("instance", "temporal"):
-            value = data.get(name)
-            if value is not None:
-                try:
-                    slope, intercept = float(value["slope"]), float(value["intercept"])
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise ValueError(f"{source}: {name} needs a numeric 'slope' and 'intercept'") from exc
-                if not (math.isfinite(slope) and math.isfinite(intercept)) or slope < 0:
-                    raise ValueError(f"{source}: {name} slope must be finite and >= 0, intercept finite")
-                reason = value.get("uninformative")
-                if reason is not None and not isinstance(reason, str):
-                    raise ValueError(f"{source}: {name} 'uninformative' must be a reason (text) or null")
-                maps[name] = PlattMap(slope, intercept, reason)
-            else:
-                maps[name] = None
-        return cls(data["aligner"], maps["instance"], maps["temporal"], dict(data.get("provenance") or {}))
+        pooled = CueMaps.from_dict(data, source)
+        cues = data.get("cues") or {}
+        if not isinstance(cues, dict):
+            raise ValueError(f"{source}: 'cues' must map each cue's name to its maps")
+        return cls(
+            data["aligner"],
+            pooled.instance,
+            pooled.temporal,
+            dict(data.get("provenance") or {}),
+            {str(cue): CueMaps.from_dict(maps, f"{source}: cue {cue!r}") for cue, maps in cues.items()},
+        )
 
     def write(self, path: str | Path) -> None:
         """Written with sorted keys and a final newline, so that the same fit gives the same bytes."""
@@ -117,6 +151,22 @@ class Calibration:
 
 def _map_dict(fitted: PlattMap) -> dict[str, Any]:
     return {k: v for k, v in asdict(fitted).items() if k != "uninformative" or v is not None}
+
+
+def _read_map(value: Any, where: str) -> PlattMap | None:
+    """A map from its JSON object (None stays None); an error naming ``where`` and what is wrong."""
+    if value is None:
+        return None
+    try:
+        slope, intercept = float(value["slope"]), float(value["intercept"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where} needs a numeric 'slope' and 'intercept'") from exc
+    if not (math.isfinite(slope) and math.isfinite(intercept)) or slope < 0:
+        raise ValueError(f"{where} slope must be finite and >= 0, intercept finite")
+    reason = value.get("uninformative")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"{where} 'uninformative' must be a reason (text) or null")
+    return PlattMap(slope, intercept, reason)
 
 
 def read_calibration(path: str | Path) -> Calibration:
@@ -176,8 +226,9 @@ def calibration_state(aligner: str, config: CurationConfig) -> dict[str, Any]:
 def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
     """The analysis with its instance score and windows mapped to P(matched), raw values kept beside them.
 
-    The instance map reads ``Score.raw``; the temporal map reads each window's
-    value. An uninformative map gives no value, with its reason. Language is
+    The maps are the clip's cue's (`Calibration.maps_for`). The instance map
+    reads ``Score.raw``; the temporal map reads each window's value. An
+    uninformative map gives no value, with its reason. Language is
     left as it is (no benchmark variant tells a matching caption from
     another). Apply it to rounded numbers (`Analysis.rounded`), and round
     again, so that every machine maps the same inputs.
@@ -185,20 +236,24 @@ def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
     if calibration is None:
         return analysis
     instance, windows, raw_windows = analysis.instance, analysis.temporal_windows, analysis.temporal_raw
-    temporal_reason, fitted = analysis.temporal_reason, calibration.instance
+    maps = calibration.maps_for(analysis.cue)
+    temporal_reason, fitted = analysis.temporal_reason, maps.instance
     if fitted is not None and instance.raw is not None:
         score = None if fitted.uninformative else round_score(fitted(instance.raw))
-        instance = Score(score, instance.raw, _reason(calibration, "instance") if score is None else instance.reason)
-    fitted = calibration.temporal
+        reason = _reason(calibration, analysis.cue, fitted) if score is None else instance.reason
+        instance = Score(score, instance.raw, reason)
+    fitted = maps.temporal
     if fitted is not None and windows is not None:
         raw_windows = windows
         windows = None if fitted.uninformative else [round_score(fitted(w)) for w in windows]  # type: ignore[misc]
-        temporal_reason = _reason(calibration, "temporal") if windows is None else temporal_reason
+        temporal_reason = _reason(calibration, analysis.cue, fitted) if windows is None else temporal_reason
     return replace(
         analysis, instance=instance, temporal_windows=windows, temporal_reason=temporal_reason, temporal_raw=raw_windows
     )
 
 
-def _reason(calibration: Calibration, name: str) -> str:
-    fitted = getattr(calibration, name)
-    return f"calibration of {calibration.aligner}: {fitted.uninformative}"
+def _reason(calibration: Calibration, cue: str | None, fitted: PlattMap) -> str:
+    own = calibration.cues.get(cue) if cue is not None else None
+    mine = own is not None and any(fitted is m for m in (own.instance, own.temporal))
+    whose = f"{calibration.aligner}, {cue} cue" if mine else calibration.aligner
+    return f"calibration of {whose}: {fitted.uninformative}"

@@ -16,6 +16,10 @@ no clip is judged by a fit that saw it or its copies. A map whose
 leave-one-recording-out AUROC is not above 0.5 (in-sample when only one
 recording remains to fit on) is marked uninformative: its scores become
 null with the reason, never a number that looks like evidence.
+
+An aligner that reads different cues on different clips (`Analysis.cue`) gets
+the same fit once more per cue, on that cue's examples alone, where the cue has
+matched and swapped ones; its figures are judged the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.calibration import Calibration, PlattMap
+from curation.calibration import Calibration, CueMaps, PlattMap
 from curation.evaluate_report import IN_SYNC, SWAPPED, AlignmentReport, auroc
 
 NEWTON_STEPS = 50
@@ -40,6 +44,7 @@ class Example:
     raw: float
     matched: bool
     recording: str
+    cue: str | None = None
 
 
 def fit_platt(raws: list[float], matched: list[bool]) -> PlattMap:
@@ -119,8 +124,8 @@ def examples(report: AlignmentReport) -> tuple[list[Example], list[Example]]:
             continue
         matched = o.variant == IN_SYNC
         if o.raw_instance is not None:
-            instance.append(Example(o.raw_instance, matched, o.recording))
-        windows += [Example(w, matched, o.recording) for w in o.raw_windows or []]
+            instance.append(Example(o.raw_instance, matched, o.recording, o.cue))
+        windows += [Example(w, matched, o.recording, o.cue) for w in o.raw_windows or []]
     return instance, windows
 
 
@@ -134,32 +139,12 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
     if not aligner:
         raise ValueError("calibration: the report names no aligner")
     instance, windows = examples(report)
-    maps, fits = {}, {}
-    for name, group in (("instance", instance), ("temporal", windows)):
-        try:
-            maps[name] = fit_platt([e.raw for e in group], [e.matched for e in group])
-        except ValueError as exc:
-            if name == "instance":
-                raise ValueError(f"{exc} (instance scores of in-sync and swapped clips)") from exc
-            maps[name] = None  # no windows (clips shorter than one, or an aligner without them): left as they are
-            continue
-        figures = fit_figures(group, maps[name])
-        held_out = figures["leave_one_recording_out"]["auroc"]
-        judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
-        scope = "leave-one-recording-out" if held_out is not None else "in-sample"
-        if maps[name].slope <= 0 or judged is None or judged <= 0.5:
-            shown = "none" if judged is None else f"{judged:.2f}"
-            reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
-            maps[name] = PlattMap(maps[name].slope, maps[name].intercept, reason)
-        fits[name] = {
-            "matched": sum(e.matched for e in group),
-            "swapped": sum(not e.matched for e in group),
-            "slope": _r(maps[name].slope),
-            "intercept": _r(maps[name].intercept),
-            "chance_raw": None if maps[name].chance_raw is None else _r(maps[name].chance_raw),
-            "informative": maps[name].uninformative is None,
-            **figures,
-        }
+    maps, fits = _fit_maps(instance, windows, required=True)
+    cues, cue_fits = {}, {}
+    for cue in sorted({e.cue for e in instance + windows if e.cue is not None}):
+        own, cue_fits[cue] = _fit_maps([e for e in instance if e.cue == cue], [e for e in windows if e.cue == cue])
+        if own["instance"] is not None or own["temporal"] is not None:  # else the aligner-wide maps serve the cue
+            cues[cue] = CueMaps(own["instance"], own["temporal"])
     provenance = {
         "date": _today(today),
         "method": "Platt (logistic, smoothed targets, slope >= 0); acav1m evaluate-alignment --fit-calibration",
@@ -169,5 +154,42 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
         "inputs": report.inputs,
         "clips": sorted({o.clip for o in report.variants if o.variant == IN_SYNC}),
         "fits": fits,
+        "cues": cue_fits,
     }
-    return Calibration(aligner, maps["instance"], maps["temporal"], provenance)
+    return Calibration(aligner, maps["instance"], maps["temporal"], provenance, cues)
+
+
+def _fit_maps(
+    instance: list[Example], windows: list[Example], required: bool = False
+) -> tuple[dict[str, PlattMap | None], dict[str, Any]]:
+    """The instance and window maps of these examples with their figures; a map without both classes is None
+    (an error for the instance map when ``required``: the aligner-wide fit needs it)."""
+    maps: dict[str, PlattMap | None] = {}
+    fits: dict[str, Any] = {}
+    for name, group in (("instance", instance), ("temporal", windows)):
+        try:
+            fitted = fit_platt([e.raw for e in group], [e.matched for e in group])
+        except ValueError as exc:
+            if name == "instance" and required:
+                raise ValueError(f"{exc} (instance scores of in-sync and swapped clips)") from exc
+            maps[name] = None  # no windows (clips shorter than one, an aligner without them), or one class only
+            continue
+        figures = fit_figures(group, fitted)
+        held_out = figures["leave_one_recording_out"]["auroc"]
+        judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
+        scope = "leave-one-recording-out" if held_out is not None else "in-sample"
+        if fitted.slope <= 0 or judged is None or judged <= 0.5:
+            shown = "none" if judged is None else f"{judged:.2f}"
+            reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
+            fitted = PlattMap(fitted.slope, fitted.intercept, reason)
+        maps[name] = fitted
+        fits[name] = {
+            "matched": sum(e.matched for e in group),
+            "swapped": sum(not e.matched for e in group),
+            "slope": _r(fitted.slope),
+            "intercept": _r(fitted.intercept),
+            "chance_raw": None if fitted.chance_raw is None else _r(fitted.chance_raw),
+            "informative": fitted.uninformative is None,
+            **figures,
+        }
+    return maps, fits

@@ -64,6 +64,8 @@ bbb_excerpt, less than the 1.9 s of forensics_hello's excerpt (set on those clip
 MIN_FACE_SHARE = 0.5
 """Share of the speech frames in which the mouth must be found for the lip path (else the face is not visible)."""
 SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
+LIPS_CUE, SIGNAL_CUE = "lips", "signal"
+"""`Analysis.cue` of the two paths: their raw values are calibrated with separate maps."""
 T = TypeVar("T")
 HANDS_REASON = "hands move with the sound, but the cpu profile has no model that names what they play or hit"
 
@@ -113,7 +115,9 @@ class CueAligner:
         """The ``signal-v1`` analysis with the person's hands as a candidate; the mask is the person's where they win."""
         body = self._body(clip.frames, float(clip.fps))
         source = None if body.box is None else MotionSource("hands", body.candidates(), body.box)
-        analysis = replace(self.signal.analyse(clip, None, source), category=category, category_reason=category_reason)
+        analysis = replace(
+            self.signal.analyse(clip, None, source), category=category, category_reason=category_reason, cue=SIGNAL_CUE
+        )
         if analysis.box is None:
             return analysis
         mask, mask_reason = self._mask(clip.frames)
@@ -156,6 +160,7 @@ class CueAligner:
             box=track.box(),
             mask=mask,
             mask_reason=mask_reason,
+            cue=LIPS_CUE,
         )
 
     def _category(self, label: str, share: float) -> tuple[str, int, float]:

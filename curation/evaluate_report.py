@@ -69,6 +69,9 @@ class VariantOutcome:
     """The aligner's raw instance value on the variant as decoded (before re-alignment and calibration)."""
     raw_windows: list[float] | None = None
     """Its per-1-s window values as decoded, before calibration."""
+    cue: str | None = None
+    """What the aligner compared on the variant as decoded (`curation.roles.Analysis.cue`): whose calibration map it
+    is fitted into."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -83,6 +83,10 @@ class Analysis:
     gives one (the person's mask): preferred over the mask derived from ``heatmap``."""
     mask_reason: str | None = None
     """Why a model that gives a ``box`` gives no ``mask`` (no person found), recorded as the mask label's reason."""
+    cue: str | None = None
+    """What the aligner compared on this clip, when it reads different evidence on different clips (``cues-v2``:
+    ``lips`` or ``signal``): the raw values of two cues are different quantities, so a calibration maps each cue with
+    its own maps (`curation.calibration`). None for an aligner with one kind of evidence."""
 
     @classmethod
     def missing(cls, reason: str, language_reason: str | None = None) -> Analysis:

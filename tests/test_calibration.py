@@ -16,6 +16,7 @@ from curation.calibration import (
     ENVIRONMENT,
     SHIPPED,
     Calibration,
+    CueMaps,
     PlattMap,
     calibrate,
     calibration_for,
@@ -91,6 +92,23 @@ def test_an_uninformative_map_gives_no_score_with_its_reason() -> None:
     assert metadata["flags"] == ["instance"] and metadata["temporal"]["passed"] is None  # no evidence, no pass
 
 
+def test_a_cue_with_maps_of_its_own_is_calibrated_with_them() -> None:
+    """The lips' map for a lip-path clip, the aligner-wide map for a cue without one, or for the map it lacks."""
+    pooled, lips = PlattMap(1.0, 0.0), PlattMap(4.0, -2.0)
+    flat = PlattMap(0.0, 0.0, "no better than chance")
+    calibration = Calibration(
+        "cues-v2", pooled, pooled, cues={"lips": CueMaps(lips, None), "signal": CueMaps(flat, flat)}
+    )
+    on_lips = calibrate(replace(_analysis(0.5, [0.25]), cue="lips"), calibration)
+    assert on_lips.instance.score == 0.5 and on_lips.temporal_windows == [round(pooled(0.25), 4)]
+    assert calibrate(replace(_analysis(0.75, [0.25]), cue="lips"), calibration).instance.score == round(lips(0.75), 4)
+    for cue in (None, "hands"):  # no cue, or one the fit never saw: the aligner-wide maps
+        assert calibrate(replace(_analysis(0.5, [0.25]), cue=cue), calibration).instance.score == round(pooled(0.5), 4)
+    on_signal = calibrate(replace(_analysis(0.5, [0.25]), cue="signal"), calibration)
+    assert on_signal.instance.score is None and on_signal.temporal_windows is None
+    assert on_signal.instance.reason == "calibration of cues-v2, signal cue: no better than chance"
+
+
 def _decision(analysis: Analysis):
     from curation.analyse import Decision
 
@@ -105,9 +123,18 @@ def test_the_file_round_trips_and_bad_files_are_named(tmp_path: Path) -> None:
     first = path.read_bytes()
     read_calibration(path).write(path)
     assert path.read_bytes() == first
+    with_cues = replace(calibration, cues={"lips": CueMaps(PlattMap(3.0, -1.0, None), None)})
+    with_cues.write(path)
+    assert read_calibration(path) == with_cues
+    old = {k: v for k, v in calibration.to_dict().items() if k != "cues"} | {"format": 1}  # before per-cue maps
+    path.write_text(json.dumps(old))
+    assert read_calibration(path) == calibration
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**calibration.to_dict(), "instance": {"slope": -1, "intercept": 0}}))
     with pytest.raises(ValueError, match=f"{bad}: instance slope must be finite and >= 0"):
+        read_calibration(bad)
+    bad.write_text(json.dumps({**calibration.to_dict(), "cues": {"lips": {"instance": {"slope": "x"}}}}))
+    with pytest.raises(ValueError, match="cue 'lips': instance needs a numeric 'slope' and 'intercept'"):
         read_calibration(bad)
     bad.write_text("[]")
     with pytest.raises(ValueError, match="not a calibration file"):
@@ -165,10 +192,37 @@ def test_the_fit_is_judged_leaving_each_recording_out() -> None:
     assert fit["recordings"] == 4 and fit["matched"] == fit["swapped"] == 4
     assert fit["leave_one_recording_out"]["auroc"] == 1.0 and fit["informative"]
     assert calibration.instance.uninformative is None and calibration.instance(0.7) > 0.5 > calibration.instance(0.2)
+    assert calibration.cues == {}  # no cue recorded: the aligner-wide maps only
     noise = [replace(o, raw_instance=0.5, raw_windows=[0.5]) for o in good]
     flat = fit_calibration(_report(noise))
     assert flat.instance.uninformative and "no better than chance" in flat.instance.uninformative
     assert not flat.provenance["fits"]["temporal"]["informative"]
+
+
+def test_each_cue_is_fitted_on_its_own_clips() -> None:
+    """Lip-path clips that tell matched from swapped and signal-path clips that do not: pooled, the signal clips'
+    noise would blur the lips' map; per cue, the lips get an informative map and the signal path none."""
+    lips = [
+        replace(_outcome(f"r{i}#0", variant, raw, f"r{i}#0"), cue="lips")
+        for i in range(3)
+        for variant, raw in ((IN_SYNC, 0.5 + 0.05 * i), (SWAPPED, 0.05 * i))
+    ]
+    signal = [
+        replace(_outcome(f"s{i}#0", variant, raw, f"s{i}#0"), cue="signal")
+        for i in range(3)
+        for variant, raw in ((IN_SYNC, 0.1 + 0.2 * i), (SWAPPED, 0.5 - 0.2 * i))
+    ]
+    calibration = fit_calibration(_report(lips + signal))
+    assert sorted(calibration.cues) == ["lips", "signal"]
+    assert calibration.cues["lips"].instance.uninformative is None and calibration.cues["lips"].instance(0.6) > 0.5
+    assert calibration.cues["signal"].instance.uninformative
+    fits = calibration.provenance["cues"]
+    assert fits["lips"]["instance"]["matched"] == fits["lips"]["instance"]["swapped"] == 3
+    assert fits["lips"]["instance"]["leave_one_recording_out"]["auroc"] == 1.0
+    one_class = fit_calibration(_report(lips + [o for o in signal if o.variant == IN_SYNC]))
+    assert "signal" not in one_class.cues  # no swapped signal clip: the aligner-wide maps serve the cue
+    assert one_class.provenance["cues"]["signal"] == {}
+    assert Calibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
 
 
 def test_evaluate_alignment_fits_a_calibration_file(tmp_path: Path, capsys) -> None:

@@ -70,7 +70,7 @@ def test_the_face_and_its_lips_are_found_on_a_23_px_face(aligner: CueAligner, sp
 
 def test_the_clip_takes_the_lip_path_with_the_speech_label_and_the_face_box(analysis: Analysis) -> None:
     label, index, share = analysis.category
-    assert (label, index) == ("Speech", 0) and 0.3 <= share <= 1.0
+    assert (label, index) == ("Speech", 0) and 0.3 <= share <= 1.0 and analysis.cue == "lips"
     assert analysis.heatmap is None and analysis.box is not None
     assert analysis.box[0] < FACE_CENTRE[0] < analysis.box[2] and analysis.box[1] < FACE_CENTRE[1] < analysis.box[3]
     assert analysis.instance.raw is not None and analysis.instance.raw > 0.3, "the voice follows the lips"
@@ -112,6 +112,7 @@ def test_a_clip_without_speech_is_scored_by_signal_v1(aligner: CueAligner) -> No
     theirs = SignalAligner().analyse(clip, None).rounded()
     assert ours.instance == theirs.instance and ours.sync_offset == theirs.sync_offset
     assert ours.category is None and ours.category_reason.startswith("no speech")
+    assert ours.cue == "signal" and theirs.cue is None  # calibrated with the signal cue's maps
     assert aligner.name == "cues-v2"  # the version a calibration is fitted for
 
 
