@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ from curation.records import (
 )
 from curation.sample import build_sample
 from curation.segments import FetchOptions, prefetch, segment_clips
-from curation.writer import ShardWriter, Store
+from curation.writer import ShardStats, ShardWriter, Store
 
 
 def process_unit(
@@ -75,63 +76,33 @@ def _process_unit(
     models: ModelStages,
     fetched: dict[int, Future[Segment]],
 ) -> UnitRecord:
-    writer = ShardWriter(store, part_path, config.shard_max_samples, config.shard_max_bytes)
-    rows: list[dict[str, Any]] = []
-    inputs: list[InputLine] = []
-    clip_outcomes: Counter[str] = Counter()
-    verdicts: list[FilterVerdicts] = []
-    vectors: dict[str, str] = {}
-    written: set[str] = set()
-    retryable_clips = 0
+    progress = _Progress(ShardWriter(store, part_path, config.shard_max_samples, config.shard_max_bytes))
     try:
-        with ahead(_decoded(unit, fetched, config), config.decode_ahead) as decoded:
-            try:
-                tally = _Tally()
-                for position, event in decoded:
-                    if not isinstance(event, list):  # the input's end
-                        inputs.append(_input_line(unit.items[position], tally, event))
-                        clip_outcomes.update(tally.reasons)
-                        clip_outcomes["kept"] += tally.kept
-                        retryable_clips += tally.model_failures
-                        tally = _Tally()
-                        continue
+        # On failure the fetches not started are cancelled before `ahead` joins its decoding thread, which could be
+        # waiting for one of them (the inner context exits first).
+        with ahead(_decoded(unit, fetched, config), config.decode_ahead) as decoded, _cancelled_on_failure(fetched):
+            for position, event in decoded:
+                if isinstance(event, list):
                     for outcome in _judge_batch(event, models, config):
-                        if outcome.verdicts is not None:
-                            verdicts.append(outcome.verdicts)
-                            tally.model_failures += outcome.failure is not None
-                        sample = outcome.sample
-                        if sample is None:
-                            tally.reasons[outcome.rejected] += 1
-                            continue
-                        if sample.key in written:  # two inputs cut the same clip: keep the first
-                            tally.reasons["duplicate_key"] += 1
-                            continue
-                        written.add(sample.key)
-                        part = writer.write(sample)
-                        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
-                        rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
-                        vector = sample_vector(sample)
-                        if vector is not None:
-                            vectors[sample.key] = vector
-                        tally.kept += 1
-            except BaseException:
-                for pending in fetched.values():  # a fetch not started yet: the decoding thread must not wait for it
-                    pending.cancel()
-                raise
-        stats = writer.close()
+                        progress.take(outcome)
+                else:  # the input's end
+                    progress.end_input(unit.items[position], event)
+        stats = progress.writer.close()
     except BaseException as error:
-        writer.abort(error)
+        progress.writer.abort(error)
         raise
-    return UnitRecord(
-        unit=unit.name,
-        parts=[PartRecord(s.path.rsplit("/", 1)[-1], s.samples, s.bytes, s.sha256) for s in stats],
-        rows=rows,
-        inputs=inputs,
-        clips=dict(clip_outcomes),
-        filters=verdicts,
-        retryable={"inputs": sum(1 for line in inputs if line.retryable), "clips": retryable_clips},
-        vectors=vectors,
-    )
+    return progress.record(unit.name, stats)
+
+
+@contextmanager
+def _cancelled_on_failure(fetched: dict[int, Future[Segment]]) -> Iterator[None]:
+    """Cancel the unit's fetches not started yet when the block fails (a started one finishes on its own)."""
+    try:
+        yield
+    except BaseException:
+        for pending in fetched.values():
+            pending.cancel()
+        raise
 
 
 @dataclass
@@ -141,6 +112,64 @@ class _Tally:
     kept: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     model_failures: int = 0
+
+
+@dataclass
+class _Progress:
+    """What a unit has written and counted so far: each clip's outcome taken in order, each input's line at its end."""
+
+    writer: ShardWriter
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[InputLine] = field(default_factory=list)
+    clip_outcomes: Counter[str] = field(default_factory=Counter)
+    verdicts: list[FilterVerdicts] = field(default_factory=list)
+    vectors: dict[str, str] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)
+    retryable_clips: int = 0
+    tally: _Tally = field(default_factory=_Tally)
+
+    def take(self, outcome: ClipOutcome) -> None:
+        """Count the clip's outcome and write its sample, unless it was rejected or its key is already written."""
+        if outcome.verdicts is not None:
+            self.verdicts.append(outcome.verdicts)
+            self.tally.model_failures += outcome.failure is not None
+        sample = outcome.sample
+        if sample is None:
+            self.tally.reasons[outcome.rejected] += 1
+            return
+        if sample.key in self.written:  # two inputs cut the same clip: keep the first
+            self.tally.reasons["duplicate_key"] += 1
+            return
+        self.written.add(sample.key)
+        part = self.writer.write(sample)
+        crash_point("sample_written")  # its part still open: a kill leaves a .partial tar
+        self.rows.append({"part": part.rsplit("/", 1)[-1], "key": sample.key, **flatten(sample.metadata)})
+        vector = sample_vector(sample)
+        if vector is not None:
+            self.vectors[sample.key] = vector
+        self.tally.kept += 1
+
+    def end_input(self, item: InputItem, rejected: Rejected | None) -> None:
+        """The input's line from its clips' tally (and the `Rejected` that ended its decoding, if any)."""
+        tally = self.tally
+        self.inputs.append(_input_line(item, tally, rejected))
+        self.clip_outcomes.update(tally.reasons)
+        self.clip_outcomes["kept"] += tally.kept
+        self.retryable_clips += tally.model_failures
+        self.tally = _Tally()
+
+    def record(self, unit: str, stats: list[ShardStats]) -> UnitRecord:
+        """The unit's record, once its parts are closed (``stats``)."""
+        return UnitRecord(
+            unit=unit,
+            parts=[PartRecord(s.path.rsplit("/", 1)[-1], s.samples, s.bytes, s.sha256) for s in stats],
+            rows=self.rows,
+            inputs=self.inputs,
+            clips=dict(self.clip_outcomes),
+            filters=self.verdicts,
+            retryable={"inputs": sum(1 for line in self.inputs if line.retryable), "clips": self.retryable_clips},
+            vectors=self.vectors,
+        )
 
 
 def _input_line(item: InputItem, tally: _Tally, rejected: Rejected | None) -> InputLine:
