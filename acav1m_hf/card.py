@@ -247,8 +247,9 @@ def _calibration(state: dict[str, Any]) -> str:
         return (
             f"Instance and temporal scores are calibrated: {aligner}'s raw values mapped to the probability that the "
             f"soundtrack is the clip's own (`{state.get('file')}`, fitted {state.get('fitted')} on in-sync and "
-            "swapped clips), so 0.5 is chance; a score the fit found uninformative is null, with its reason; the "
-            "raw values are in `alignment.*.raw`."
+            "swapped clips; an aligner that reads different cues on different clips, such as the lips or the "
+            "motion, has maps per cue), so 0.5 is chance; a score the fit found uninformative is null, with its "
+            "reason; the raw values are in `alignment.*.raw`."
         )
     if not state:
         return "The report does not say whether the scores are calibrated."

@@ -176,6 +176,8 @@ def test_evaluate_alignment_on_the_real_clips(real_report: tuple[Path, Alignment
     speech = [o for o in report.variants if o.kind == "speech_face"]
     assert speech and all(o.clip.startswith(f"{TEST_MEDIA}/{SPEECH_CLIP.name}#") for o in speech)
     assert {o.variant for o in speech} == {IN_SYNC, CONTENT_SHIFT, CONTAINER_SHIFT, SWAPPED}
+    assert [o.cue for o in speech if o.variant == IN_SYNC] == ["lips"]  # the calibration map it is fitted into
+    assert {o.cue for o in report.variants if o.kind == "action"} == {"signal"}
     for o in report.variants:
         if o.variant == CONTENT_SHIFT:
             assert o.truth == round(o.nominal * SR) / SR
