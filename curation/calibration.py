@@ -108,13 +108,14 @@ class Calibration:
     cues: dict[str, CueMaps] = field(default_factory=dict)
     """Per-cue maps (`Analysis.cue`), preferred over ``instance`` and ``temporal`` for that cue's clips."""
 
-    def maps_for(self, cue: str | None) -> CueMaps:
-        """The maps for a clip the aligner read with ``cue``: the cue's own where it has them, else the aligner's."""
+    def map_for(self, cue: str | None, name: str) -> tuple[PlattMap | None, str]:
+        """The ``instance`` or ``temporal`` map for a clip the aligner read with ``cue``, and whose it is: the cue's
+        own where it has one, else the aligner's."""
         own = self.cues.get(cue) if cue is not None else None
-        return CueMaps(
-            own.instance if own is not None and own.instance is not None else self.instance,
-            own.temporal if own is not None and own.temporal is not None else self.temporal,
-        )
+        fitted = getattr(own, name) if own is not None else None
+        if fitted is not None:
+            return fitted, f"{self.aligner}, {cue} cue"
+        return getattr(self, name), self.aligner
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,9 +130,9 @@ class Calibration:
     def from_dict(cls, data: Any, source: str = "calibration") -> Calibration:
         """A calibration from its JSON object; an error naming ``source`` and what is wrong."""
         if not isinstance(data, dict) or data.get("format") not in READABLE or not isinstance(data.get("aligner"), str):
-            raise ValueError(f"{source}: not a calibration file (needs format {FORMAT} and an 'aligner' name)")
+            raise ValueError(f"{source}: not a calibration file (needs a format of {READABLE} and an 'aligner' name)")
         pooled = CueMaps.from_dict(data, source)
-        cues = data.get("cues") or {}
+        cues = data.get("cues", {})
         if not isinstance(cues, dict):
             raise ValueError(f"{source}: 'cues' must map each cue's name to its maps")
         return cls(
@@ -226,7 +227,7 @@ def calibration_state(aligner: str, config: CurationConfig) -> dict[str, Any]:
 def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
     """The analysis with its instance score and windows mapped to P(matched), raw values kept beside them.
 
-    The maps are the clip's cue's (`Calibration.maps_for`). The instance map
+    The maps are the clip's cue's (`Calibration.map_for`). The instance map
     reads ``Score.raw``; the temporal map reads each window's value. An
     uninformative map gives no value, with its reason. Language is
     left as it is (no benchmark variant tells a matching caption from
@@ -236,24 +237,17 @@ def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
     if calibration is None:
         return analysis
     instance, windows, raw_windows = analysis.instance, analysis.temporal_windows, analysis.temporal_raw
-    maps = calibration.maps_for(analysis.cue)
-    temporal_reason, fitted = analysis.temporal_reason, maps.instance
+    temporal_reason = analysis.temporal_reason
+    fitted, whose = calibration.map_for(analysis.cue, "instance")
     if fitted is not None and instance.raw is not None:
         score = None if fitted.uninformative else round_score(fitted(instance.raw))
-        reason = _reason(calibration, analysis.cue, fitted) if score is None else instance.reason
+        reason = f"calibration of {whose}: {fitted.uninformative}" if score is None else instance.reason
         instance = Score(score, instance.raw, reason)
-    fitted = maps.temporal
+    fitted, whose = calibration.map_for(analysis.cue, "temporal")
     if fitted is not None and windows is not None:
         raw_windows = windows
         windows = None if fitted.uninformative else [round_score(fitted(w)) for w in windows]  # type: ignore[misc]
-        temporal_reason = _reason(calibration, analysis.cue, fitted) if windows is None else temporal_reason
+        temporal_reason = f"calibration of {whose}: {fitted.uninformative}" if windows is None else temporal_reason
     return replace(
         analysis, instance=instance, temporal_windows=windows, temporal_reason=temporal_reason, temporal_raw=raw_windows
     )
-
-
-def _reason(calibration: Calibration, cue: str | None, fitted: PlattMap) -> str:
-    own = calibration.cues.get(cue) if cue is not None else None
-    mine = own is not None and any(fitted is m for m in (own.instance, own.temporal))
-    whose = f"{calibration.aligner}, {cue} cue" if mine else calibration.aligner
-    return f"calibration of {whose}: {fitted.uninformative}"

@@ -15,11 +15,16 @@ soundtrack is the same recording) scored by a map fitted without them, so that
 no clip is judged by a fit that saw it or its copies. A map whose
 leave-one-recording-out AUROC is not above 0.5 (in-sample when only one
 recording remains to fit on) is marked uninformative: its scores become
-null with the reason, never a number that looks like evidence.
+null with the reason, never a number that looks like evidence. A swapped
+clip carries two recordings, its frames' and its soundtrack's: leaving a
+recording out leaves out both kinds of clip that hold it.
 
 An aligner that reads different cues on different clips (`Analysis.cue`) gets
 the same fit once more per cue, on that cue's examples alone, where the cue has
-matched and swapped ones; its figures are judged the same way.
+matched and swapped ones; its figures are judged the same way, except that a
+cue's map must be judged out of sample (two recordings at least): it replaces
+the aligner-wide map for that cue's clips, so it has to earn that on clips it
+did not see.
 """
 
 from __future__ import annotations
@@ -44,7 +49,14 @@ class Example:
     raw: float
     matched: bool
     recording: str
+    """The recording of the clip's frames: the group it is scored in when left out."""
     cue: str | None = None
+    soundtrack: str = ""
+    """The recording of its soundtrack: its own for an in-sync clip, its partner's for a swap (the fit that leaves
+    that recording out does not train on it either)."""
+
+    def holds(self, recording: str) -> bool:
+        return recording in (self.recording, self.soundtrack)
 
 
 def fit_platt(raws: list[float], matched: list[bool]) -> PlattMap:
@@ -84,7 +96,7 @@ def fit_figures(examples: list[Example], fitted: PlattMap) -> dict[str, Any]:
     out = []
     recordings = sorted({e.recording for e in examples})
     for recording in recordings:
-        rest = [e for e in examples if e.recording != recording]
+        rest = [e for e in examples if not e.holds(recording)]
         try:
             held = fit_platt([e.raw for e in rest], [e.matched for e in rest])
         except ValueError:  # the rest lacks a class: this recording cannot be scored out of sample
@@ -118,14 +130,16 @@ def _r(value: float) -> float:
 
 def examples(report: AlignmentReport) -> tuple[list[Example], list[Example]]:
     """The instance and per-window examples: in-sync clips matched, swapped ones not, raw values as decoded."""
+    recordings = {o.clip: o.recording for o in report.variants}
     instance, windows = [], []
     for o in report.variants:
         if o.variant not in (IN_SYNC, SWAPPED):
             continue
         matched = o.variant == IN_SYNC
+        soundtrack = o.recording if matched else recordings.get(o.partner or "", o.partner or "")
         if o.raw_instance is not None:
-            instance.append(Example(o.raw_instance, matched, o.recording, o.cue))
-        windows += [Example(w, matched, o.recording, o.cue) for w in o.raw_windows or []]
+            instance.append(Example(o.raw_instance, matched, o.recording, o.cue, soundtrack))
+        windows += [Example(w, matched, o.recording, o.cue, soundtrack) for w in o.raw_windows or []]
     return instance, windows
 
 
@@ -142,7 +156,9 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
     maps, fits = _fit_maps(instance, windows, required=True)
     cues, cue_fits = {}, {}
     for cue in sorted({e.cue for e in instance + windows if e.cue is not None}):
-        own, cue_fits[cue] = _fit_maps([e for e in instance if e.cue == cue], [e for e in windows if e.cue == cue])
+        own, cue_fits[cue] = _fit_maps(
+            [e for e in instance if e.cue == cue], [e for e in windows if e.cue == cue], in_sample_judges=False
+        )
         if own["instance"] is not None or own["temporal"] is not None:  # else the aligner-wide maps serve the cue
             cues[cue] = CueMaps(own["instance"], own["temporal"])
     provenance = {
@@ -160,10 +176,11 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
 
 
 def _fit_maps(
-    instance: list[Example], windows: list[Example], required: bool = False
+    instance: list[Example], windows: list[Example], required: bool = False, in_sample_judges: bool = True
 ) -> tuple[dict[str, PlattMap | None], dict[str, Any]]:
     """The instance and window maps of these examples with their figures; a map without both classes is None
-    (an error for the instance map when ``required``: the aligner-wide fit needs it)."""
+    (an error for the instance map when ``required``: the aligner-wide fit needs it). Without out-of-sample figures
+    (one recording) a map is judged in sample when ``in_sample_judges``, else uninformative."""
     maps: dict[str, PlattMap | None] = {}
     fits: dict[str, Any] = {}
     for name, group in (("instance", instance), ("temporal", windows)):
@@ -176,11 +193,16 @@ def _fit_maps(
             continue
         figures = fit_figures(group, fitted)
         held_out = figures["leave_one_recording_out"]["auroc"]
-        judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
-        scope = "leave-one-recording-out" if held_out is not None else "in-sample"
-        if fitted.slope <= 0 or judged is None or judged <= 0.5:
-            shown = "none" if judged is None else f"{judged:.2f}"
-            reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
+        reason = None
+        if held_out is None and not in_sample_judges:
+            reason = "not judged out of sample (no recording can be left out with matched and swapped clips left)"
+        else:
+            judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
+            scope = "leave-one-recording-out" if held_out is not None else "in-sample"
+            if fitted.slope <= 0 or judged is None or judged <= 0.5:
+                shown = "none" if judged is None else f"{judged:.2f}"
+                reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
+        if reason is not None:
             fitted = PlattMap(fitted.slope, fitted.intercept, reason)
         maps[name] = fitted
         fits[name] = {

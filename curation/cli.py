@@ -167,6 +167,9 @@ def _evaluate_alignment(args: argparse.Namespace) -> int:
             f"{fit['swapped']} swapped clips ({fit['recordings']} recordings); rerun without --fit-calibration "
             "to measure the calibrated scores"
         )
+        for cue, fits in sorted(calibration.provenance.get("cues", {}).items()):
+            maps = [f"{name} {'informative' if f['informative'] else 'uninformative'}" for name, f in fits.items()]
+            print(f"  cue {cue}: {', '.join(maps) or 'no map (matched or swapped clips missing)'}")
     return 0
 
 

@@ -229,7 +229,9 @@ def _partners(
     voice on a talking face (a dubbed or voiced-over clip) is what lip synchrony
     must reject, where a LEGO model's clatter on that face would send it down
     another path of the aligner (no speech heard) and test nothing of the lips.
-    A clip whose kind has no other video takes the next clip of any kind. The
+    A clip whose kind has no other usable video (audible, another soundtrack)
+    takes the next clip of any kind; clips the kinds file does not name share
+    the kind ``unknown``, and so prefer each other. The
     same recording in another container (a soundtrack that matches at some
     lag, `curation.variants.same_soundtrack`) is no mismatch, and a soundtrack
     whose part as long as the clip is silent would be rejected before any

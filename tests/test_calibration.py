@@ -24,6 +24,7 @@ from curation.calibration import (
     calibration_state,
     read_calibration,
 )
+from curation.calibration_fit import examples as calibration_examples
 from curation.calibration_fit import fit_calibration, fit_platt
 from curation.cli import main
 from curation.config import CurationConfig
@@ -107,6 +108,10 @@ def test_a_cue_with_maps_of_its_own_is_calibrated_with_them() -> None:
     on_signal = calibrate(replace(_analysis(0.5, [0.25]), cue="signal"), calibration)
     assert on_signal.instance.score is None and on_signal.temporal_windows is None
     assert on_signal.instance.reason == "calibration of cues-v2, signal cue: no better than chance"
+    shared = Calibration("cues-v2", flat, flat, cues={"lips": CueMaps(None, flat)})  # one map object, two roles
+    on_shared = calibrate(replace(_analysis(0.5, [0.25]), cue="lips"), shared)
+    assert on_shared.instance.reason == "calibration of cues-v2: no better than chance"  # the aligner's map
+    assert on_shared.temporal_reason == "calibration of cues-v2, lips cue: no better than chance"  # the cue's own
 
 
 def _decision(analysis: Analysis):
@@ -132,6 +137,9 @@ def test_the_file_round_trips_and_bad_files_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**calibration.to_dict(), "instance": {"slope": -1, "intercept": 0}}))
     with pytest.raises(ValueError, match=f"{bad}: instance slope must be finite and >= 0"):
+        read_calibration(bad)
+    bad.write_text(json.dumps({**calibration.to_dict(), "cues": []}))
+    with pytest.raises(ValueError, match="'cues' must map each cue's name to its maps"):
         read_calibration(bad)
     bad.write_text(json.dumps({**calibration.to_dict(), "cues": {"lips": {"instance": {"slope": "x"}}}}))
     with pytest.raises(ValueError, match="cue 'lips': instance needs a numeric 'slope' and 'intercept'"):
@@ -223,6 +231,40 @@ def test_each_cue_is_fitted_on_its_own_clips() -> None:
     assert "signal" not in one_class.cues  # no swapped signal clip: the aligner-wide maps serve the cue
     assert one_class.provenance["cues"]["signal"] == {}
     assert Calibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
+    one_face = fit_calibration(_report(lips[:2] + signal))  # one talking-face recording: no out-of-sample judgement
+    assert one_face.provenance["cues"]["lips"]["instance"]["leave_one_recording_out"]["auroc"] is None
+    assert one_face.cues["lips"].instance.uninformative.startswith("not judged out of sample")
+
+
+def test_leaving_a_recording_out_leaves_out_the_swaps_that_carry_its_soundtrack() -> None:
+    """A swap holds two recordings (frames, soundtrack): the fit that leaves r0 out must not see r0's voice on r2's
+    frames. Each recording's held-out predictions are recomputed here from the clips that hold neither."""
+    raws = {"r0": (0.9, 0.1), "r1": (0.7, 0.4), "r2": (0.6, 0.8)}
+    partner = {"r0": "r1", "r1": "r2", "r2": "r0"}
+    clips = [
+        replace(_outcome(f"{r}#0", variant, raw, f"{r}#0"), partner=None if variant == IN_SYNC else f"{partner[r]}#0")
+        for r, pair in raws.items()
+        for variant, raw in zip((IN_SYNC, SWAPPED), pair, strict=True)
+    ]
+    examples, _ = calibration_examples(_report(clips))
+    assert [e.soundtrack for e in examples] == ["r0#0", "r1#0", "r1#0", "r2#0", "r2#0", "r0#0"]
+    truth, held = [], []
+    for r in raws:
+        rest = [e for e in examples if f"{r}#0" not in (e.recording, e.soundtrack)]
+        fitted = fit_platt([e.raw for e in rest], [e.matched for e in rest])
+        for e in examples:
+            if e.recording == f"{r}#0":
+                truth.append(e.matched)
+                held.append(fitted(e.raw))
+    y, q = np.array(truth, float), np.array(held)
+    fit = fit_calibration(_report(clips)).provenance["fits"]["instance"]
+    assert fit["leave_one_recording_out_unscored"] == 0
+    assert fit["leave_one_recording_out"]["log_loss"] == round(
+        float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))), 6
+    )
+    seen = [e for e in examples if e.recording != "r0#0"]  # leaving out r0's frames only, as before
+    leaky = fit_platt([e.raw for e in seen], [e.matched for e in seen])
+    assert leaky(0.9) != held[0]  # seeing r0's voice on r2's frames would have changed r0's held-out score
 
 
 def test_evaluate_alignment_fits_a_calibration_file(tmp_path: Path, capsys) -> None:
