@@ -153,12 +153,10 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
     if not aligner:
         raise ValueError("calibration: the report names no aligner")
     instance, windows = examples(report)
-    maps, fits = _fit_maps(instance, windows, required=True)
+    maps, fits = _fit_maps(instance, windows, cue=None)
     cues, cue_fits = {}, {}
     for cue in sorted({e.cue for e in instance + windows if e.cue is not None}):
-        own, cue_fits[cue] = _fit_maps(
-            [e for e in instance if e.cue == cue], [e for e in windows if e.cue == cue], in_sample_judges=False
-        )
+        own, cue_fits[cue] = _fit_maps([e for e in instance if e.cue == cue], [e for e in windows if e.cue == cue], cue)
         if own["instance"] is not None or own["temporal"] is not None:  # else the aligner-wide maps serve the cue
             cues[cue] = CueMaps(own["instance"], own["temporal"])
     provenance = {
@@ -176,25 +174,27 @@ def fit_calibration(report: AlignmentReport, today: datetime.date | None = None)
 
 
 def _fit_maps(
-    instance: list[Example], windows: list[Example], required: bool = False, in_sample_judges: bool = True
+    instance: list[Example], windows: list[Example], cue: str | None
 ) -> tuple[dict[str, PlattMap | None], dict[str, Any]]:
-    """The instance and window maps of these examples with their figures; a map without both classes is None
-    (an error for the instance map when ``required``: the aligner-wide fit needs it). Without out-of-sample figures
-    (one recording) a map is judged in sample when ``in_sample_judges``, else uninformative."""
+    """The instance and window maps of these examples with their figures, for one ``cue`` or (None) aligner-wide.
+
+    A map without both classes is None, except that the aligner-wide instance map is required (an error). Without
+    out-of-sample figures (one recording) the aligner-wide maps are judged in sample; a cue's map, which would
+    replace the aligner-wide one, is not used."""
     maps: dict[str, PlattMap | None] = {}
     fits: dict[str, Any] = {}
     for name, group in (("instance", instance), ("temporal", windows)):
         try:
             fitted = fit_platt([e.raw for e in group], [e.matched for e in group])
         except ValueError as exc:
-            if name == "instance" and required:
+            if name == "instance" and cue is None:
                 raise ValueError(f"{exc} (instance scores of in-sync and swapped clips)") from exc
             maps[name] = None  # no windows (clips shorter than one, an aligner without them), or one class only
             continue
         figures = fit_figures(group, fitted)
         held_out = figures["leave_one_recording_out"]["auroc"]
         reason = None
-        if held_out is None and not in_sample_judges:
+        if held_out is None and cue is not None:
             reason = "not judged out of sample (no recording can be left out with matched and swapped clips left)"
         else:
             judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
