@@ -37,13 +37,15 @@ clip.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import av
 import numpy as np
 
-from curation import lipsync
+from curation import decode, lipsync
 from curation.models import faces, speech
 from curation.models.imagebind_aligner import LABELS_FILE, load_labels
 from curation.models.person import BodyMotion, BodyTrack, PersonSegmenter
@@ -67,6 +69,7 @@ SPEECH_LABEL, NARRATION_LABEL = "Speech", "Narration, monologue"
 LIPS_CUE, SIGNAL_CUE = "lips", "signal"
 """`Analysis.cue` of the two paths: their raw values are calibrated with separate maps."""
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 HANDS_REASON = "hands move with the sound, but the cpu profile has no model that names what they play or hit"
 
 
@@ -104,7 +107,7 @@ class CueAligner:
         if heard < MIN_SPEECH_SECONDS:
             why = f"no speech: the VAD hears {heard:.1f} s of speech (< {MIN_SPEECH_SECONDS:g} s)"
             return self._signal(clip, None, f"{why}; the cpu profile names speech only")
-        track = self._track(clip.frames)
+        track = self._track(clip)
         spoken = voice.mask()
         seen = float(np.mean(np.isfinite(track.opening[spoken]))) if spoken.any() else 0.0
         if seen < MIN_FACE_SHARE:
@@ -175,9 +178,25 @@ class CueAligner:
         """The hands of ``frames``."""
         return self._once("hands", frames, lambda f: self.body.track(f, fps))
 
-    def _track(self, frames: np.ndarray) -> faces.FaceTrack:
-        """The face track of ``frames``."""
-        return self._once("faces", frames, self.faces.track)
+    def _track(self, clip: Clip) -> faces.FaceTrack:
+        """The face track of the clip's frames; a small face's mouth is read from the source's frames, if larger."""
+        return self._once("faces", clip.frames, lambda frames: self._face_track(clip))
+
+    def _face_track(self, clip: Clip) -> faces.FaceTrack:
+        source, (height, width) = clip.source, clip.frames.shape[1:3]
+        if source is None or source.width * source.height <= width * height:
+            return self.faces.track(clip.frames)
+        try:
+            return self.faces.track(
+                clip.frames, lambda: decode.source_frames(source, float(clip.fps), len(clip.frames))
+            )
+        except (OSError, ValueError, av.FFmpegError) as exc:
+            log.warning(
+                "%s: the mouth is read from the written frames: the source's frames did not decode again (%s)",
+                clip.item.recorded,
+                exc,
+            )
+            return self.faces.track(clip.frames)
 
     def _once(self, model: str, frames: np.ndarray, run: Callable[[np.ndarray], T]) -> T:
         """``run(frames)``, reused when the very same array comes again: re-alignment and the benchmark's variants

@@ -8,13 +8,16 @@ being silently "fixed" by concatenating samples from zero.
 
 Decoding streams through the file once and emits each clip as soon as both
 streams have passed its end, so memory is bounded by one clip, whatever the
-input's length.
+input's length. Each clip records where it came from (`FrameSource`), so that
+`source_frames` can decode its frames again at the source's resolution, one at
+a time: the lip path reads a small face there (`curation.models.faces`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
 import av
@@ -24,7 +27,7 @@ from acav1m_hf.schema import AUDIO_SAMPLE_RATE
 from curation import fetch
 from curation.config import CurationConfig
 from curation.fetch import open_input
-from curation.records import Clip, InputItem, Rejected
+from curation.records import Clip, FrameSource, InputItem, Rejected
 
 SR = AUDIO_SAMPLE_RATE
 
@@ -46,6 +49,68 @@ def decode_clips(item: InputItem, config: CurationConfig) -> Iterator[Clip]:
         if not isinstance(exc, av.FFmpegError | OSError | ValueError | EOFError) and not fetch.from_network(exc):
             raise  # a defect, not a property of the input: the unit fails and says so
         raise _rejection(item.path, exc) from exc
+
+
+def source_frames(source: FrameSource, fps: float, count: int) -> Iterator[np.ndarray]:
+    """The ``count`` frames of a clip from ``source`` at its own resolution, slot for slot as `decode_clips` cut them.
+
+    One frame is decoded and converted at a time, from the keyframe before the clip: memory is one source frame.
+    A container that cannot seek, or whose seek lands after the clip's first frame, is read from its start instead.
+    """
+    last = source.first + count - 1
+    for seek in (source.first > 0, False):
+        with open_input(source.path) as handle, av.open(handle, metadata_errors="ignore") as container:
+            video = container.streams.video[0]
+            video.thread_type = "AUTO"
+            if seek and not _seek(container, video, source.t0 + (source.first - 1) / fps):
+                continue
+            slotted = _first_per_slot(container.decode(video), source.t0, fps)
+            head = next(slotted, None)
+            if seek and (head is None or head[0] > source.first):
+                continue
+            window = itertools.takewhile(lambda pair: pair[0] <= last, itertools.chain([head] if head else [], slotted))
+            arrays = ((slot, frame.to_ndarray(format="rgb24")) for slot, frame in window if slot >= source.first)
+            yield from _fill(arrays, source.first, count, source.path)
+            return
+
+
+def _seek(container: av.container.InputContainer, video: av.VideoStream, time: float) -> bool:
+    """Seek ``container`` to the keyframe at or before ``time`` (seconds); False where the container cannot."""
+    try:
+        container.seek(max(0, math.floor(time / video.time_base)), stream=video)
+    except av.FFmpegError:
+        return False
+    return True
+
+
+def _slot(time: float, t0: float, fps: float) -> int:
+    """The frame slot of a frame shown at container ``time``: the frame period it starts in, since ``t0``."""
+    return int(math.floor((time - t0) * fps + 1e-6))
+
+
+def _first_per_slot(frames: Iterable[av.VideoFrame], t0: float, fps: float) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(slot, frame)`` for the first frame of each slot: the frames a lower ``fps`` than the source's keeps."""
+    last = -1
+    for frame in frames:
+        if frame.time is not None and (slot := _slot(frame.time, t0, fps)) > last:
+            last = slot
+            yield slot, frame
+
+
+def _fill(slotted: Iterable[tuple[int, np.ndarray]], first: int, count: int, path: str) -> Iterator[np.ndarray]:
+    """For each slot of ``first .. first + count - 1``, its frame, else the one before it in the window, else the
+    first one after (a window that starts between frames); ``slotted`` holds slots from ``first`` on, in order."""
+    upcoming = iter(slotted)
+    following = next(upcoming, None)
+    previous = None
+    for slot in range(first, first + count):
+        while following is not None and following[0] <= slot:
+            previous, following = following[1], next(upcoming, None)
+        if previous is None:
+            if following is None:
+                raise ValueError(f"{path}: no video frame at or after slot {slot}")
+            previous = following[1]
+        yield previous
 
 
 def _rejection(path: str, exc: BaseException) -> Rejected:
@@ -83,8 +148,7 @@ def _decode(container: av.container.InputContainer, item: InputItem, config: Cur
     video.thread_type = "AUTO"
     rate = video.average_rate or video.guessed_rate or Fraction(25)
     fps = float(min(Fraction(rate), Fraction(config.max_fps).limit_denominator(1000)))
-    width, height = output_size(video.codec_context.width, video.codec_context.height, config.max_side)
-    timeline = _Timeline(item, config, fps, width, height)
+    timeline = _Timeline(item, config, fps, (video.codec_context.width, video.codec_context.height))
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
     for packet in container.demux(video, audio):
         try:
@@ -110,8 +174,9 @@ def _decode(container: av.container.InputContainer, item: InputItem, config: Cur
 class _Timeline:
     """Buffers decoded frames and samples and cuts them into clip windows."""
 
-    def __init__(self, item: InputItem, config: CurationConfig, fps: float, width: int, height: int) -> None:
-        self.item, self.config, self.fps, self.size = item, config, fps, (width, height)
+    def __init__(self, item: InputItem, config: CurationConfig, fps: float, source_size: tuple[int, int]) -> None:
+        self.item, self.config, self.fps, self.source_size = item, config, fps, source_size
+        self.size = output_size(*source_size, config.max_side)
         self.reformatter = av.video.reformatter.VideoReformatter()
         """One swscale context for the whole input: ``frame.to_ndarray(width=...)`` would build one per frame."""
         self.t0: float | None = None  # time of the first video frame: the clip time axis' zero
@@ -133,7 +198,7 @@ class _Timeline:
         if self.t0 is None:
             self.t0 = frame.time
         t = frame.time - self.t0
-        slot = int(math.floor(t * self.fps + 1e-6))
+        slot = _slot(frame.time, self.t0, self.fps)
         self.video_end = max(self.video_end, t + 1.0 / self.fps)
         if slot > self.last_slot and t >= self.clip_start - 1.0 / self.fps:
             image = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1], format="rgb24")
@@ -159,7 +224,10 @@ class _Timeline:
             start = self.clip_start
             end = min(start + self.config.clip_seconds, self._end_bound())
             media_end = min(self.video_end, self._audio_end_rel())
-            if not flush and (self.video_end < end or self._audio_end_rel() < end):
+            first, count = self._window(start, end)
+            # Complete once a frame after the window has come (the window's last slot may still get its own frame,
+            # from a source faster than ``fps``) and the audio has passed its end.
+            if not flush and (self.last_slot < first + count or self._audio_end_rel() < end):
                 return
             end = min(end, media_end) if flush else end
             if end - start < self.config.min_clip_seconds:
@@ -176,15 +244,14 @@ class _Timeline:
     def _audio_end_rel(self) -> float:
         return -math.inf if self.audio_start is None or self.t0 is None else self.audio_end - self.t0
 
+    def _window(self, start: float, end: float) -> tuple[int, int]:
+        """The first frame slot of the clip ``start``-``end`` and its number of frames."""
+        return int(math.floor(start * self.fps + 1e-6)), max(1, int(round((end - start) * self.fps)))
+
     def _cut(self, start: float, end: float) -> Clip:
-        first = int(math.floor(start * self.fps + 1e-6))
-        count = max(1, int(round((end - start) * self.fps)))
-        frames, previous = [], None
-        for slot in range(first, first + count):
-            previous = self.frames.get(slot, previous)
-            if previous is None:  # no frame yet at the window's start: use the first one after it
-                previous = next(self.frames[s] for s in sorted(self.frames) if s >= slot)
-            frames.append(previous)
+        first, count = self._window(start, end)
+        slotted = [(slot, self.frames[slot]) for slot in sorted(self.frames) if slot >= first]
+        frames = list(_fill(slotted, first, count, self.item.path))
         for slot in [s for s in self.frames if s < first + count - 1]:
             del self.frames[slot]
         audio = self._audio_window(start, end)
@@ -199,6 +266,7 @@ class _Timeline:
             fps=self.fps,
             audio=audio,
             audio_late=round((self.audio_start or 0.0) - (self.t0 or 0.0), 6),
+            source=FrameSource(self.item.path, self.t0 or 0.0, first, *self.source_size),
         )
 
     def _audio_window(self, start: float, end: float) -> np.ndarray:

@@ -152,20 +152,22 @@ def evaluate(
             kind = kind_of(item, kinds)[0]
             for clip in _audible_clips(item, config):
                 name = _name(clip)
-                variants = _variants(clip, offsets, config, Path(scratch), excluded)
-                if name in partners:
-                    other = partners[name]
-                    variants.append(
-                        _Variant(swapped(clip, soundtracks[other].audio), SWAPPED, None, None, partner=other)
-                    )
-                variants = _audible(variants, name, config, excluded)
-                for batch in range(0, len(variants), config.batch_size):
-                    chunk = variants[batch : batch + config.batch_size]
-                    results = run_model_stages([v.clip for v in chunk], profile, config)
-                    outcomes += [
-                        _outcome(v, r, name, kind, recordings[name], config)
-                        for v, r in zip(chunk, results, strict=True)
-                    ]
+                # The container shifts' files stay until their clips are analysed: the lip path may decode them again.
+                with tempfile.TemporaryDirectory(dir=scratch) as files:
+                    variants = _variants(clip, offsets, config, Path(files), excluded)
+                    if name in partners:
+                        other = partners[name]
+                        variants.append(
+                            _Variant(swapped(clip, soundtracks[other].audio), SWAPPED, None, None, partner=other)
+                        )
+                    variants = _audible(variants, name, config, excluded)
+                    for batch in range(0, len(variants), config.batch_size):
+                        chunk = variants[batch : batch + config.batch_size]
+                        results = run_model_stages([v.clip for v in chunk], profile, config)
+                        outcomes += [
+                            _outcome(v, r, name, kind, recordings[name], config)
+                            for v, r in zip(chunk, results, strict=True)
+                        ]
     groups = {"all": outcomes} | {k: [o for o in outcomes if o.kind == k] for k in sorted({o.kind for o in outcomes})}
     report = AlignmentReport(
         profile=profile.name,
@@ -281,7 +283,8 @@ def _recordings(tracks: dict[str, Clip], config: CurationConfig) -> dict[str, st
 def _variants(
     clip: Clip, offsets: list[float], config: CurationConfig, scratch: Path, excluded: list[Exclusion]
 ) -> list[_Variant]:
-    """The in-sync clip, its content shifts (exact truth) and its container shifts (truth measured)."""
+    """The in-sync clip, its content shifts (exact truth) and its container shifts (truth measured), written in
+    ``scratch``."""
     variants = [_Variant(clip, IN_SYNC, 0.0, 0.0)]
     for offset in offsets:
         shifted, truth = delayed(clip, offset)
@@ -294,8 +297,6 @@ def _variants(
         except Rejected as rejected:
             excluded.append(Exclusion(_label(_name(clip), CONTAINER_SHIFT, offset), rejected.reason, rejected.detail))
             continue
-        finally:
-            path.unlink(missing_ok=True)
         truth, peak = measured_delay(clip.audio, decoded.audio, abs(offset) + TRUTH_MARGIN)
         reason = None if truth is not None else f"its audio matches the original's at no lag (peak {peak:.2f})"
         if reason:

@@ -61,6 +61,25 @@ class SourceInfo:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class FrameSource:
+    """Where a clip's frames can be decoded again at the source's own resolution (`curation.decode.source_frames`).
+
+    The written frames are scaled down to ``max_side``; a face that is small at that size has too few pixels for
+    its lips to be read, while the source may have them (`curation.models.faces`).
+    """
+
+    path: str
+    """What `curation.fetch.open_input` opens: the input, or the segment yt-dlp fetched of it."""
+    t0: float
+    """Container time of the decoder's time zero (the input's first video frame)."""
+    first: int
+    """The clip's first frame slot on that axis, at the clip's ``fps``."""
+    width: int
+    height: int
+    """The source's frame size, pixels."""
+
+
 @dataclass
 class Clip:
     """A decoded clip: frames and audio on one time axis starting at ``start``."""
@@ -80,6 +99,8 @@ class Clip:
     """Seconds by which the source's audio stream started after its video stream (container timing)."""
     site: SourceInfo | None = None
     """The site's metadata of a video fetched with yt-dlp; None for files read as they are."""
+    source: FrameSource | None = None
+    """Where ``frames`` can be decoded again at the source's resolution; None: the frames are all there is."""
 
     @property
     def duration(self) -> float:

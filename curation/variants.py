@@ -5,7 +5,8 @@ Three kinds, each the way a real desynchronisation or mismatch looks:
 * **content shift** (`delayed`): the PCM itself is moved (zero-padded at one
   end, trimmed at the other), so the truth is exact to the sample;
 * **container shift** (`write_container_shift`, then `curation.decode`): the
-  clip is re-encoded (H.264 + AAC 48 kHz in MP4) with the audio stream starting
+  clip is re-encoded (H.264 + AAC 48 kHz in MP4) at its source's resolution,
+  as a desynchronised upload would be, with the audio stream starting
   later than the video, or the video later than the audio, as a muxing error
   leaves a file. The decoder honours stream start times, but AAC priming (1024
   samples, 21.3 ms at 48 kHz) and the MP4 edit list move what a reader sees, so
@@ -28,6 +29,7 @@ import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
 from curation.analyse import shift_audio
+from curation.decode import source_frames
 from curation.records import Clip
 
 SR = AUDIO_SAMPLE_RATE
@@ -54,18 +56,27 @@ def swapped(clip: Clip, soundtrack: np.ndarray) -> Clip:
 
 
 def write_container_shift(clip: Clip, seconds: float, path: Path) -> Path:
-    """Re-encode ``clip`` to an MP4 whose audio stream starts ``seconds`` after its video (negative: before)."""
+    """Re-encode ``clip`` to an MP4 whose audio stream starts ``seconds`` after its video (negative: before).
+
+    The frames are the source's (`curation.decode.source_frames`), at its size rounded down to even numbers for
+    H.264, where the clip has a source; else the clip's own.
+    """
     rate = Fraction(clip.fps).limit_denominator(1001)
     video_time_base = Fraction(1, 90_000)
+    if clip.source is None:
+        frames, (height, width) = iter(clip.frames), clip.frames.shape[1:3]
+    else:
+        frames = source_frames(clip.source, float(clip.fps), len(clip.frames))
+        width, height = clip.source.width // 2 * 2, clip.source.height // 2 * 2
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "20", "threads": "1"})
-        video.width, video.height = clip.frames.shape[2], clip.frames.shape[1]
+        video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         video.codec_context.time_base = video_time_base  # a fine grid: the first frame can start at any time
         audio = out.add_stream("aac", rate=CONTAINER_AUDIO_RATE, layout="mono")
         video_start, audio_start = max(0.0, -seconds), max(0.0, seconds)
-        for k, rgb in enumerate(clip.frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for k, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
             frame.pts = round((video_start + k / clip.fps) * 90_000)
             frame.time_base = video_time_base
             out.mux(video.encode(frame))

@@ -6,15 +6,19 @@ decodes them (384 px, 25 fps), so the face is the 23-px one the pipeline sees.
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from curation import lipsync
 from curation.analyse import Decision
 from curation.config import CurationConfig
-from curation.decode import decode_clips
+from curation.decode import decode_clips, source_frames
 from curation.models.person import BodyTrack, PersonMask
 from curation.models.speech import SpeechDetector
 from curation.records import Clip, InputItem
@@ -104,6 +108,45 @@ def test_another_clips_soundtrack_scores_lower(aligner: CueAligner, speech: Clip
     for other in ("techslides_small.mp4", "bbb_excerpt.mkv"):
         wrong = aligner.analyse(swapped(speech, first_clip(SAMPLE_DATA / other).audio), None).rounded()
         assert wrong.instance.score < analysis.instance.score, other
+
+
+def test_the_small_faces_mouth_is_read_from_the_sources_frames(aligner: CueAligner, speech: Clip) -> None:
+    # The excerpt is 640 px: the 23-px face of the written frames is 38 px there.
+    assert (speech.source.width, speech.source.height) == (640, 360)
+    calls: list[int] = []
+
+    def sharper() -> Iterator[np.ndarray]:
+        calls.append(1)
+        return source_frames(speech.source, speech.fps, len(speech.frames))
+
+    from_source = aligner.faces.track(speech.frames, sharper)
+    written = aligner.faces.track(speech.frames)
+    assert calls == [1] and from_source.found >= 0.9
+    # The boxes are the same face's, normalised to the frame either way.
+    assert np.allclose(from_source.box(), written.box(), atol=0.02)
+    envelope = lipsync.speech_envelope(speech.audio, speech.fps, len(speech.frames))
+    r = {
+        name: lipsync.lip_sync(envelope, lipsync.mouth_series(track.opening), speech.fps, 1.0, 1.0).raw
+        for name, track in (("source", from_source), ("written", written))
+    }
+    assert r["source"] > r["written"], f"the voice follows the source's lips no better: {r}"
+
+
+def test_a_source_that_cannot_be_decoded_again_leaves_the_written_frames(
+    aligner: CueAligner, speech: Clip, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = replace(speech, frames=speech.frames.copy(), source=replace(speech.source, path=str(tmp_path / "gone.mp4")))
+    without = replace(speech, frames=speech.frames.copy(), source=None)
+    with caplog.at_level(logging.WARNING, logger="curation.cue_aligner"):
+        analysis = aligner.analyse(gone, None).rounded()
+    expected = aligner.analyse(without, None).rounded()
+    assert (analysis.instance, analysis.sync_offset, analysis.box) == (
+        expected.instance,
+        expected.sync_offset,
+        expected.box,
+    )
+    assert "forensics_hello_excerpt.mp4: the mouth is read from the written frames" in caplog.text
+    assert "gone.mp4" in caplog.text
 
 
 def test_a_clip_without_speech_is_scored_by_signal_v1(aligner: CueAligner) -> None:

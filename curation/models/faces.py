@@ -9,7 +9,12 @@ input, so each frame goes through two models:
    missed; the speaking face is followed from frame to frame (the detection
    that overlaps the last one most, else the largest);
 2. FaceMesh (468 landmarks) runs on that face's crop, `MARGIN` times the box,
-   upscaled to `CROP` px, where the face is large enough for its lips.
+   upscaled to `CROP` px, where the face is large enough for its lips. Where
+   that crop would be smaller than FaceMesh's own input (`MESH_INPUT`) and the
+   caller can decode the frames again at the source's resolution, the crop is
+   cut from the source's frame instead: upscaling a 23-px face invents no
+   lips, while the 1280-px source has them at 77 px (docs/alignment.md
+   measures what that changes).
 
 The mouth opening is the outer lips' height over the eyes' outer corners'
 distance, ``|lm0 - lm17| / |lm33 - lm263|``: a ratio, so the face's size and
@@ -30,6 +35,7 @@ mediapipe is imported on first use: the base install imports this package withou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +47,8 @@ MARGIN = 1.8
 """The landmark crop's side over the detected box's longest side: the box covers eyes to mouth, not chin or jaw."""
 CROP = 256
 """Side of the upscaled crop FaceMesh sees, pixels (its input is 192; a 23-px face then spans about 130)."""
+MESH_INPUT = 192
+"""FaceMesh's input side, pixels: a landmark crop smaller than this in the frames is cut from the source's frame."""
 MIN_DETECTION = 0.5
 """BlazeFace's score below which a detection is not a face (mediapipe's default)."""
 MIN_LANDMARKS = 0.3
@@ -92,8 +100,12 @@ class FaceTracker:
     def __init__(self) -> None:
         self._detector: Any = None
 
-    def track(self, frames: np.ndarray) -> FaceTrack:
-        """The speaking face's mouth opening and box in each uint8 RGB frame of ``frames`` (T, H, W, 3)."""
+    def track(self, frames: np.ndarray, sharper: Callable[[], Iterator[np.ndarray]] | None = None) -> FaceTrack:
+        """The speaking face's mouth opening and box in each uint8 RGB frame of ``frames`` (T, H, W, 3).
+
+        ``sharper`` gives the same T frames at the source's (higher) resolution, decoded one at a time; it is called
+        only when the face is too small in ``frames`` for FaceMesh (module docstring).
+        """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"frames must be uint8 RGB of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -109,15 +121,23 @@ class FaceTracker:
         for t in np.flatnonzero([b is None for b in detected]) if len(seen) else []:
             near = detected[int(seen[np.argmin(np.abs(seen - t))])]
             detected[t] = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
+        held = _held(detected, HOLD_FRAMES)
+        source = sharper() if sharper is not None and _too_small(held) else None
         opening = np.full(len(frames), np.nan)
         boxes = np.full((len(frames), 4), np.nan)
         try:
-            for t, box in enumerate(_held(detected, HOLD_FRAMES)):
+            for t, box in enumerate(held):
+                frame = frames[t] if source is None else next(source)
                 if box is not None:
-                    opening[t], boxes[t] = _mouth(mesh, np.ascontiguousarray(frames[t]), box)
+                    size = np.array([frame.shape[1], frame.shape[0]] * 2, dtype=np.float64)
+                    scale = size / np.array([width, height] * 2, dtype=np.float64)  # 1 on ``frames`` themselves
+                    opening[t], face = _mouth(mesh, np.ascontiguousarray(frame), box * scale)
+                    boxes[t] = face / size
         finally:
             mesh.close()
-        return FaceTrack(opening=opening, boxes=boxes / np.array([width, height, width, height], dtype=np.float64))
+            if source is not None:
+                source.close()
+        return FaceTrack(opening=opening, boxes=boxes)
 
     def _models(self) -> tuple[Any, Any]:
         """The shared detector (stateless per frame) and a fresh FaceMesh (it tracks, so its state is per clip)."""
@@ -135,6 +155,12 @@ class FaceTracker:
             min_tracking_confidence=0.5,
         )
         return self._detector, mesh
+
+
+def _too_small(boxes: list[np.ndarray | None]) -> bool:
+    """Whether the landmark crop of the face's median box is smaller than FaceMesh's input."""
+    sides = [max(b[2] - b[0], b[3] - b[1]) for b in boxes if b is not None]
+    return bool(sides) and float(np.median(sides)) * MARGIN < MESH_INPUT
 
 
 def _zoomed(detector: Any, frame: np.ndarray, near: np.ndarray) -> np.ndarray | None:
