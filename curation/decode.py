@@ -88,12 +88,31 @@ def _slot(time: float, t0: float, fps: float) -> int:
     return int(math.floor((time - t0) * fps + 1e-6))
 
 
+class _FirstPerSlot:
+    """Picks the first frame of each slot: the frames a lower ``fps`` than the source's keeps.
+
+    One rule for both readers of a source, the clip cutter (`_Timeline`, fed frame by frame) and `source_frames`
+    (a generator), so that they agree slot for slot."""
+
+    def __init__(self, t0: float, fps: float) -> None:
+        self.t0, self.fps = t0, fps
+        self.last = -1
+        """The slot of the last frame picked (-1: none yet)."""
+
+    def pick(self, time: float) -> int | None:
+        """The slot of a frame shown at container ``time`` if it is its slot's first frame, else None."""
+        slot = _slot(time, self.t0, self.fps)
+        if slot <= self.last:
+            return None
+        self.last = slot
+        return slot
+
+
 def _first_per_slot(frames: Iterable[av.VideoFrame], t0: float, fps: float) -> Iterator[tuple[int, av.VideoFrame]]:
-    """``(slot, frame)`` for the first frame of each slot: the frames a lower ``fps`` than the source's keeps."""
-    last = -1
+    """``(slot, frame)`` for the first frame of each slot (`_FirstPerSlot`)."""
+    slots = _FirstPerSlot(t0, fps)
     for frame in frames:
-        if frame.time is not None and (slot := _slot(frame.time, t0, fps)) > last:
-            last = slot
+        if frame.time is not None and (slot := slots.pick(frame.time)) is not None:
             yield slot, frame
 
 
@@ -181,7 +200,7 @@ class _Timeline:
         """One swscale context for the whole input: ``frame.to_ndarray(width=...)`` would build one per frame."""
         self.t0: float | None = None  # time of the first video frame: the clip time axis' zero
         self.frames: dict[int, np.ndarray] = {}  # frame slot (since t0, at fps) -> RGB
-        self.last_slot = -1
+        self.slots = _FirstPerSlot(0.0, fps)  # replaced at the first frame, whose time is t0
         self.audio_chunks: list[np.ndarray] = []
         self.audio_start: float | None = None  # container time of the first audio sample
         self.audio_dropped = 0  # samples already released from the head of the buffer
@@ -197,13 +216,14 @@ class _Timeline:
             return
         if self.t0 is None:
             self.t0 = frame.time
+            self.slots = _FirstPerSlot(frame.time, self.fps)
         t = frame.time - self.t0
-        slot = _slot(frame.time, self.t0, self.fps)
         self.video_end = max(self.video_end, t + 1.0 / self.fps)
-        if slot > self.last_slot and t >= self.clip_start - 1.0 / self.fps:
+        if t < self.clip_start - 1.0 / self.fps:
+            return  # before the window (an input's start): not converted
+        if (slot := self.slots.pick(frame.time)) is not None:
             image = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1], format="rgb24")
             self.frames[slot] = image.to_ndarray()
-            self.last_slot = slot
 
     def add_audio(self, frame: av.AudioFrame, source_time: float | None) -> None:
         if self.audio_start is None:
@@ -227,7 +247,7 @@ class _Timeline:
             first, count = self._window(start, end)
             # Complete once a frame after the window has come (the window's last slot may still get its own frame,
             # from a source faster than ``fps``) and the audio has passed its end.
-            if not flush and (self.last_slot < first + count or self._audio_end_rel() < end):
+            if not flush and (self.slots.last < first + count or self._audio_end_rel() < end):
                 return
             end = min(end, media_end) if flush else end
             if end - start < self.config.min_clip_seconds:
