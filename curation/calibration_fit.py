@@ -14,8 +14,12 @@ leave-one-recording-out: each recording's clips (a clip and any other whose
 soundtrack is the same recording) scored by a map fitted without them, so that
 no clip is judged by a fit that saw it or its copies. A map whose
 leave-one-recording-out AUROC is not above 0.5 (in-sample when only one
-recording remains to fit on) is marked uninformative: its scores become
-null with the reason, never a number that looks like evidence. A swapped
+recording remains to fit on), or whose held-out probabilities have a log
+loss no lower than saying 0.5 for every clip (ln 2), is marked uninformative:
+its scores become null with the reason, never a number that looks like
+evidence. The second test is the one a filter at 0.5 needs: a map can rank
+held-out clips slightly better than chance and still put them on the wrong
+side of 0.5 more often than a coin would. A swapped
 clip carries two recordings, its frames' and its soundtrack's: leaving a
 recording out leaves out both kinds of clip that hold it.
 
@@ -30,6 +34,7 @@ did not see.
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,9 @@ import numpy as np
 
 from curation.calibration import Calibration, CueMaps, PlattMap
 from curation.evaluate_report import IN_SYNC, SWAPPED, AlignmentReport, auroc
+
+CHANCE_LOG_LOSS = math.log(2.0)
+"""The log loss of saying 0.5 for every clip: a map that does no better out of sample is uninformative."""
 
 NEWTON_STEPS = 50
 TOLERANCE = 1e-12
@@ -199,9 +207,15 @@ def _fit_maps(
         else:
             judged = held_out if held_out is not None else figures["in_sample"]["auroc"]
             scope = "leave-one-recording-out" if held_out is not None else "in-sample"
+            loss = figures["leave_one_recording_out"]["log_loss"]
             if fitted.slope <= 0 or judged is None or judged <= 0.5:
                 shown = "none" if judged is None else f"{judged:.2f}"
                 reason = f"raw value tells in-sync from swapped clips no better than chance ({scope} AUROC {shown})"
+            elif loss is not None and loss >= CHANCE_LOG_LOSS:
+                reason = (
+                    f"its held-out probabilities do no better than 0.5 for every clip (leave-one-recording-out "
+                    f"log loss {loss:.3f}, 0.5's {CHANCE_LOG_LOSS:.3f}; AUROC {judged:.2f})"
+                )
         if reason is not None:
             fitted = PlattMap(fitted.slope, fitted.intercept, reason)
         maps[name] = fitted

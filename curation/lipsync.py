@@ -48,9 +48,9 @@ MAX_GAP_FRAMES = 5
 MIN_PAIRS = 25
 """Fewest frames with both a mouth and audio for a correlation (1 s at 25 fps)."""
 LIP_LEAD = 0.0
-"""Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted. The one talking
-face here puts the voice 0.1-0.27 s after the lips in 3 of its 4 versions and 0.1 s before in the fourth
-(docs/alignment.md): no lead can be told from that noise."""
+"""Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted. The benchmark's
+four talking faces read +0.02, +0.08, +0.21 and +0.24 s in sync, and two recordings of one man, both in sync to a
+frame by their bilabial stops, read +0.02 and +0.21 s (BENCHMARKS.md): the lead is not one number."""
 
 
 @dataclass

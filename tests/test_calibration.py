@@ -207,6 +207,24 @@ def test_the_fit_is_judged_leaving_each_recording_out() -> None:
     assert not flat.provenance["fits"]["temporal"]["informative"]
 
 
+def test_a_map_that_ranks_but_misjudges_held_out_recordings_is_uninformative() -> None:
+    """Each recording's own soundtrack scores 0.2 above its swap, but the recordings sit 0.5 apart: held out, the
+    ranking is above chance, yet the other recordings' map puts a held-out recording's clips on the wrong side of
+    0.5 and its log loss is worse than saying 0.5 for every clip. A filter at 0.5 would be judging on noise."""
+    levels = [
+        _outcome(f"r{i}#0", variant, level + (0.2 if variant == IN_SYNC else 0.0), f"r{i}#0")
+        for i, level in enumerate((0.0, 0.5, 1.0))
+        for variant in (IN_SYNC, SWAPPED)
+    ]
+    calibration = fit_calibration(_report(levels))
+    held_out = calibration.provenance["fits"]["instance"]["leave_one_recording_out"]
+    assert held_out["auroc"] > 0.5 and held_out["log_loss"] > math.log(2)
+    assert calibration.instance.slope > 0
+    assert calibration.instance.uninformative.startswith("its held-out probabilities do no better than 0.5")
+    assert f"log loss {held_out['log_loss']:.3f}" in calibration.instance.uninformative
+    assert not calibration.provenance["fits"]["instance"]["informative"]
+
+
 def test_each_cue_is_fitted_on_its_own_clips() -> None:
     """Lip-path clips that tell matched from swapped and signal-path clips that do not: pooled, the signal clips'
     noise would blur the lips' map; per cue, the lips get an informative map and the signal path none."""
