@@ -198,9 +198,8 @@ class _Timeline:
         self.size = output_size(*source_size, config.max_side)
         self.reformatter = av.video.reformatter.VideoReformatter()
         """One swscale context for the whole input: ``frame.to_ndarray(width=...)`` would build one per frame."""
-        self.t0: float | None = None  # time of the first video frame: the clip time axis' zero
+        self.slots: _FirstPerSlot | None = None  # from the first video frame on, which sets t0
         self.frames: dict[int, np.ndarray] = {}  # frame slot (since t0, at fps) -> RGB
-        self.slots = _FirstPerSlot(0.0, fps)  # replaced at the first frame, whose time is t0
         self.audio_chunks: list[np.ndarray] = []
         self.audio_start: float | None = None  # container time of the first audio sample
         self.audio_dropped = 0  # samples already released from the head of the buffer
@@ -210,14 +209,18 @@ class _Timeline:
         self.emitted = 0
         self.clip_start = item.start or 0.0
 
+    @property
+    def t0(self) -> float | None:
+        """Time of the first video frame, the clip time axis' zero; None before it."""
+        return None if self.slots is None else self.slots.t0
+
     # ---------------------------------------------------------------- input
     def add_video(self, frame: av.VideoFrame) -> None:
         if frame.time is None:
             return
-        if self.t0 is None:
-            self.t0 = frame.time
+        if self.slots is None:
             self.slots = _FirstPerSlot(frame.time, self.fps)
-        t = frame.time - self.t0
+        t = frame.time - self.slots.t0
         self.video_end = max(self.video_end, t + 1.0 / self.fps)
         if t < self.clip_start - 1.0 / self.fps:
             return  # before the window (an input's start): not converted
@@ -240,7 +243,7 @@ class _Timeline:
         return self.item.end if self.item.end is not None else math.inf
 
     def ready_clips(self, flush: bool = False) -> Iterator[Clip]:
-        while self.t0 is not None and self.wants_more():
+        while self.slots is not None and self.wants_more():
             start = self.clip_start
             end = min(start + self.config.clip_seconds, self._end_bound())
             media_end = min(self.video_end, self._audio_end_rel())
