@@ -1,8 +1,9 @@
 """A local HTTP server for fetch tests: serves a folder with range requests, logs every request, misbehaves on cue.
 
-``plans[path]`` is a list of misbehaviours answered in order, one per request, before the file is served normally;
-``always[path]`` is one answered every time. A misbehaviour is an HTTP status (``500``), ``(429, seconds)`` (a 429 with
-``Retry-After``), ``"stall"`` (no answer until the server stops). ``hold`` seconds pass before each answer, so that
+``counts[path]`` counts the GET requests for a path, ``heads[path]`` the HEAD requests (fsspec asks a file's size
+first). ``plans[path]`` is a list of misbehaviours answered in order, one per request of either kind, before the file
+is served normally; ``always[path]`` is one answered every time. A misbehaviour is an HTTP status (``500``),
+``(429, seconds)`` (a status with ``Retry-After``), ``"stall"`` (no answer until the server stops). ``hold`` seconds pass before each answer, so that
 fetches overlap; ``most_at_once`` is the most distinct paths that had a request in flight at one moment: the
 fetches to this host at once (one fetch may send a few requests for its file, one after the other or overlapping, so
 requests are counted by path). Only 127.0.0.1 is used.
@@ -25,6 +26,7 @@ Misbehaviour = int | tuple[int, int] | str
 class MediaServer:
     def __init__(self, folder: Path) -> None:
         self.counts: Counter[str] = Counter()
+        self.heads: Counter[str] = Counter()
         self.plans: dict[str, list[Misbehaviour]] = {}
         self.always: dict[str, Misbehaviour] = {}
         self.stopping = threading.Event()
@@ -39,22 +41,28 @@ class MediaServer:
                 pass
 
             def do_GET(self) -> None:
+                self._handle(body=True)
+
+            def do_HEAD(self) -> None:
+                self._handle(body=False)
+
+            def _handle(self, body: bool) -> None:
                 with server._lock:
-                    server.counts[self.path] += 1
+                    (server.counts if body else server.heads)[self.path] += 1
                     server.in_flight[self.path] += 1
                     server.most_at_once = max(server.most_at_once, len(+server.in_flight))
                 try:
                     server.stopping.wait(server.hold)
-                    self._answer()
+                    self._answer(body)
                 finally:
                     with server._lock:
                         server.in_flight[self.path] -= 1
 
-            def _answer(self) -> None:
+            def _answer(self, body: bool) -> None:
                 plan = server.plans.get(self.path)
                 action = server.always.get(self.path) or (plan.pop(0) if plan else None)
                 if action is None:
-                    self._serve()
+                    self._serve(body)
                 elif action == "stall":
                     server.stopping.wait()  # the request is read, and never answered
                 else:
@@ -65,7 +73,7 @@ class MediaServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
 
-            def _serve(self) -> None:
+            def _serve(self, body: bool) -> None:
                 path = self.translate_path(self.path)
                 if not os.path.isfile(path):
                     self.send_error(404)
@@ -81,6 +89,8 @@ class MediaServer:
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("Content-Length", str(last - first + 1))
                 self.end_headers()
+                if not body:
+                    return
                 with open(path, "rb") as handle:
                     handle.seek(first)
                     length = last - first + 1
@@ -95,6 +105,10 @@ class MediaServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def requests(self, path: str) -> int:
+        """Every request for ``path``, GET and HEAD."""
+        return self.counts[path] + self.heads[path]
 
     def stop(self) -> None:
         self.stopping.set()

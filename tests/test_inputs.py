@@ -3,14 +3,11 @@ retries, bad manifest rows named, strict JSON, and paths recorded as the user wr
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import socket
 import tarfile
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +23,7 @@ from curation import fetch
 from curation.config import CurationConfig
 from curation.inputs import read_inputs
 from curation.run import CurationError, curate
+from tests.media_server import MediaServer
 from tests.synthetic import make_clip, write_audio_only, write_video_file
 
 FAST = CurationConfig(clip_seconds=4.0, max_side=128, keep_flagged=True)
@@ -238,72 +236,23 @@ def test_an_empty_file_is_empty_file_and_not_retryable(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- URLs
 
 
-class _Server:
-    """A local HTTP server over a folder that counts requests and answers some paths with error statuses.
-
-    ``plans[path]`` is a list of statuses to answer, in order, before the file
-    is served (``[503, 429]``: two failures, then the file); ``always[path]``
-    is a status answered every time. Failures carry ``Retry-After: 0``, so the
-    client's retries wait for nothing.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-        self.plans: dict[str, list[int]] = {}
-        self.always: dict[str, int] = {}
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _fail(self) -> bool:
-                server.counts[(self.command, self.path)] += 1
-                status = server.always.get(self.path) or (server.plans.get(self.path) or [None]).pop(0)
-                if status is None:
-                    return False
-                self.send_response(status)
-                self.send_header("Retry-After", "0")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return True
-
-            def do_HEAD(self) -> None:
-                if not self._fail():
-                    super().do_HEAD()
-
-            def do_GET(self) -> None:
-                if not self._fail():
-                    super().do_GET()
-
-        self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
-        )
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def requests(self, path: str) -> int:
-        return sum(n for (_, p), n in self.counts.items() if p == path)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[_Server]:
+def server(tmp_path: Path) -> Iterator[MediaServer]:
     folder = tmp_path / "www"
     folder.mkdir()
     for seed, name in enumerate(("ok.mp4", "busy.mp4", "down.mp4", "gone.mp4", "removed.mp4")):
         write_video_file(folder / name, make_clip(seconds=3.0, seed=seed + 20))
     (folder / "empty.mp4").write_bytes(b"")
-    running = _Server(folder)
+    running = MediaServer(folder)
     yield running
-    running.httpd.shutdown()
-    running.httpd.server_close()
+    running.stop()
 
 
 def test_url_inputs_are_fetched_once_retried_on_server_errors_and_a_404_is_not_found(
-    tmp_path: Path, server: _Server
+    tmp_path: Path, server: MediaServer
 ) -> None:
-    server.plans["/busy.mp4"] = [503, 429, 500]  # the first three answers fail; the fourth serves the file
-    server.always["/down.mp4"] = 502
+    server.plans["/busy.mp4"] = [(503, 0), (429, 0), (500, 0)]  # three failures (Retry-After: 0), then the file
+    server.always["/down.mp4"] = (502, 0)
     server.always["/gone.mp4"] = 404
     server.always["/removed.mp4"] = 410
     names = ("ok.mp4", "busy.mp4", "down.mp4", "gone.mp4", "removed.mp4", "empty.mp4")
@@ -312,15 +261,15 @@ def test_url_inputs_are_fetched_once_retried_on_server_errors_and_a_404_is_not_f
 
     lines = _by_name(root)
     assert lines["ok.mp4"]["outcome"] == "kept"
-    assert server.counts[("GET", "/ok.mp4")] == 1  # planning makes no request; decoding fetches once
-    assert server.counts[("HEAD", "/ok.mp4")] == 1  # fsspec asks the size first
+    assert server.counts["/ok.mp4"] == 1  # planning makes no request; decoding fetches once
+    assert server.heads["/ok.mp4"] == 1  # fsspec asks the size first
     assert lines["busy.mp4"]["outcome"] == "kept" and lines["busy.mp4"]["retryable"] is False
     assert server.requests("/busy.mp4") == 3 + 2  # three failures retried inside the fetch, then HEAD and GET
     down = lines["down.mp4"]
     assert (down["reason"], down["retryable"]) == ("fetch_failed", True)
     assert "HTTP 502" in down["detail"]
-    assert server.counts[("HEAD", "/down.mp4")] == fetch.ATTEMPTS  # fsspec then tries a GET: retried as often
-    assert server.counts[("GET", "/down.mp4")] == fetch.ATTEMPTS
+    assert server.heads["/down.mp4"] == fetch.ATTEMPTS  # fsspec then tries a GET: retried as often
+    assert server.counts["/down.mp4"] == fetch.ATTEMPTS
     for name, status in (("gone.mp4", 404), ("removed.mp4", 410)):
         assert (lines[name]["reason"], lines[name]["retryable"]) == ("not_found", False)
         assert lines[name]["detail"] == f"HTTP {status}"
@@ -335,7 +284,7 @@ def test_url_inputs_are_fetched_once_retried_on_server_errors_and_a_404_is_not_f
     assert report["retryable"] == {"inputs": 0, "clips": 0}
 
 
-def test_credentials_in_an_input_url_are_never_written(tmp_path: Path, server: _Server) -> None:
+def test_credentials_in_an_input_url_are_never_written(tmp_path: Path, server: MediaServer) -> None:
     secret = "input-SECRET-0123456789"
     host = server.url.removeprefix("http://")
     urls = [f"http://reader:{secret}@{host}/ok.mp4", f"http://reader:{secret}@{host}/gone.mp4"]
