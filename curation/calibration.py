@@ -240,14 +240,22 @@ def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:
     temporal_reason = analysis.temporal_reason
     fitted, whose = calibration.map_for(analysis.cue, "instance")
     if fitted is not None and instance.raw is not None:
-        score = None if fitted.uninformative else round_score(fitted(instance.raw))
-        reason = f"calibration of {whose}: {fitted.uninformative}" if score is None else instance.reason
-        instance = Score(score, instance.raw, reason)
+        if fitted.uninformative:
+            instance = Score(None, instance.raw, _refusal(fitted, whose))
+        else:
+            instance = Score(round_score(fitted(instance.raw)), instance.raw, instance.reason)
     fitted, whose = calibration.map_for(analysis.cue, "temporal")
     if fitted is not None and windows is not None:
         raw_windows = windows
-        windows = None if fitted.uninformative else [round_score(fitted(w)) for w in windows]  # type: ignore[misc]
-        temporal_reason = f"calibration of {whose}: {fitted.uninformative}" if windows is None else temporal_reason
+        if fitted.uninformative:
+            windows, temporal_reason = None, _refusal(fitted, whose)
+        else:
+            windows = [round_score(fitted(w)) for w in windows]  # type: ignore[misc]
     return replace(
         analysis, instance=instance, temporal_windows=windows, temporal_reason=temporal_reason, temporal_raw=raw_windows
     )
+
+
+def _refusal(fitted: PlattMap, whose: str) -> str:
+    """Why an uninformative map gives no score: which map, and what its fit found."""
+    return f"calibration of {whose}: {fitted.uninformative}"
