@@ -19,7 +19,8 @@ any other (`tests/test_decode_ahead.py`).
 * **Stopping.** Leaving the ``with`` block (the consumer is done, stops early or
   raises) stops the producer after the item it is computing and joins it; the
   source is closed in the producer's thread (its files closed). No thread
-  outlives the block.
+  outlives the block. An error closing the source is raised on leaving the
+  block, as inline.
 * **Threads and BLAS.** Only the source runs in the background thread; the
   models run in the consumer's thread, inside `curation.analyse.one_blas_thread`
   as before. threadpoolctl's limit on OpenBLAS (and MKL) is process-wide, so it
@@ -79,6 +80,7 @@ class _Producer(Generic[T]):
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._slots = threading.Semaphore(depth)
         self._stopped = threading.Event()
+        self._close_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="decode-ahead", daemon=True)
         self._thread.start()
 
@@ -98,7 +100,10 @@ class _Producer(Generic[T]):
                     return
                 self._queue.put(item)
         finally:
-            _close(self._source)
+            try:
+                _close(self._source)
+            except BaseException as error:  # noqa: BLE001 - raised in the consumer's thread by `stop`
+                self._close_error = error
 
     def items(self) -> Iterator[T]:
         while True:
@@ -114,6 +119,8 @@ class _Producer(Generic[T]):
         self._stopped.set()
         self._slots.release()  # a producer waiting for a slot wakes up and sees the stop
         self._thread.join()
+        if self._close_error is not None:
+            raise self._close_error
 
 
 def _close(source: Iterator[object]) -> None:

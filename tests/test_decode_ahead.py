@@ -109,6 +109,19 @@ def test_the_producer_stops_and_joins_when_the_consumer_stops_or_raises() -> Non
     assert not _ahead_threads() and closed == ["decode-ahead"] * 2
 
 
+def test_an_error_closing_the_source_is_raised_on_leaving_the_block_inline_or_not() -> None:
+    def leaky() -> Iterator[int]:
+        try:
+            yield from range(100)
+        except GeneratorExit:
+            raise OSError("the segment's file could not be closed") from None
+
+    for depth in (0, 2):
+        with pytest.raises(OSError, match="could not be closed"), ahead(leaky(), depth) as items:
+            assert next(iter(items)) == 0  # the consumer stops early: the source is closed
+        assert not _ahead_threads()
+
+
 def test_the_producer_is_never_more_than_depth_items_ahead() -> None:
     """A slow consumer: with each item it holds, it waits until the producer filled its window, and lingers there."""
     depth, total = 3, 12
