@@ -6,6 +6,11 @@ square tiles: a 25-px face in a webcam inset is 8 px on the whole 384-px frame,
 which it misses in most frames, and 22 px on a tile. A face counts only when
 it is confident in at least half the sampled frames; the numbers behind each
 threshold are in docs/alignment.md ("Person models").
+
+The lip path tracks faces with `curation.models.faces` instead, for another
+question: where the speaker's face is in every frame, keeping boxes from a
+score of 0.5 for FaceMesh to confirm. This module answers whether a person is there
+at all, from a few frames, and must turn false faces away.
 """
 
 from __future__ import annotations
