@@ -13,14 +13,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def pearson_at_lag(audio_env: np.ndarray, candidates: np.ndarray, lag: int) -> np.ndarray:
-    """Pearson r of ``audio_env[t + lag]`` with each column of ``candidates[t]`` over their overlap; NaN if flat."""
+def overlap(audio_env: np.ndarray, visual: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """``audio_env[t + lag]`` and ``visual[t]`` over the frames ``t`` where both exist (positive ``lag``: audio
+    late); empty where ``|lag|`` is the series' length or more."""
     n = len(audio_env)
+    if abs(lag) >= n:
+        return audio_env[:0], visual[:0]
     if lag >= 0:
-        a, m = audio_env[lag:], candidates[: n - lag]
-    else:
-        a, m = audio_env[: n + lag], candidates[-lag:]
-    return pearson(a, m)
+        return audio_env[lag:], visual[: n - lag]
+    return audio_env[: n + lag], visual[-lag:]
+
+
+def pearson_at_lag(audio_env: np.ndarray, candidates: np.ndarray, lag: int) -> np.ndarray:
+    """Pearson r of ``audio_env[t + lag]`` with each column of ``candidates[t]`` over their `overlap`; NaN if flat."""
+    return pearson(*overlap(audio_env, candidates, lag))
 
 
 def lag_table(audio_env: np.ndarray, candidates: np.ndarray, max_lag: int) -> np.ndarray:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
+from curation import correlation
 from curation.correlation import above_chance, peak_confidence, unit
 from curation.localization import parabolic_offset
 
@@ -97,23 +98,17 @@ def mouth_series(opening: np.ndarray, max_gap: int = MAX_GAP_FRAMES) -> np.ndarr
 
 
 def pearson(a: np.ndarray, b: np.ndarray, min_pairs: int = MIN_PAIRS) -> float:
-    """Pearson r over the pairs where both are finite; NaN with fewer than ``min_pairs`` or no variance."""
+    """`curation.correlation.pearson` over the pairs where both are finite (the mouth has gaps); NaN with fewer
+    than ``min_pairs`` or no variance."""
     ok = np.isfinite(a) & np.isfinite(b)
     if int(ok.sum()) < max(min_pairs, 3):
         return float("nan")
-    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-    den = math.sqrt(float(np.sum(x * x)) * float(np.sum(y * y)))
-    return float(np.sum(x * y)) / den if den > 1e-12 else float("nan")
+    return float(correlation.pearson(a[ok], b[ok][:, None])[0])
 
 
 def at_lag(envelope: np.ndarray, mouth: np.ndarray, lag: int, min_pairs: int = MIN_PAIRS) -> float:
     """Pearson r of ``envelope[t + lag]`` with ``mouth[t]`` over their overlap (positive ``lag``: audio late)."""
-    n = len(envelope)
-    if abs(lag) >= n:
-        return float("nan")
-    if lag >= 0:
-        return pearson(envelope[lag:], mouth[: n - lag], min_pairs)
-    return pearson(envelope[: n + lag], mouth[-lag:], min_pairs)
+    return pearson(*correlation.overlap(envelope, mouth, lag), min_pairs)
 
 
 def circular(envelope: np.ndarray, mouth: np.ndarray) -> np.ndarray:
