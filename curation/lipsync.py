@@ -13,7 +13,7 @@ are correlated over lags of +-``max_offset``:
   of the few loudest peaks, and a floor `DYNAMIC_RANGE_DB` under the clip's
   loud frames keeps silence, and the zero padding of a shifted clip, at one
   level instead of at log(0);
-* **the mouth series**: `curation.models.faces`' inner-lip gap over mouth width,
+* **the mouth series**: `curation.models.faces`' mouth opening (outer-lip height over the eyes' distance),
   with gaps of up to `MAX_GAP_FRAMES` frames (a missed detection, a blink of
   the detector) filled linearly and longer ones left out.
 

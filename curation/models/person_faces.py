@@ -8,8 +8,8 @@ it is confident in at least half the sampled frames; the numbers behind each
 threshold are in docs/alignment.md ("Person models").
 
 The lip path tracks faces with `curation.models.faces` instead, for another
-question: where the speaker's face is in every frame, keeping boxes from a
-score of 0.5 for FaceMesh to confirm. This module answers whether a person is there
+question: where the speaker's face is in every frame, keeping every box the
+detector returns for FaceMesh to confirm. This module answers whether a person is there
 at all, from a few frames, and must turn false faces away.
 """
 
