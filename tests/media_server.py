@@ -3,10 +3,10 @@
 ``counts[path]`` counts the GET requests for a path, ``heads[path]`` the HEAD requests (fsspec asks a file's size
 first). ``plans[path]`` is a list of misbehaviours answered in order, one per request of either kind, before the file
 is served normally; ``always[path]`` is one answered every time. A misbehaviour is an HTTP status (``500``),
-``(429, seconds)`` (a status with ``Retry-After``), ``"stall"`` (no answer until the server stops). ``hold`` seconds pass before each answer, so that
-fetches overlap; ``most_at_once`` is the most distinct paths that had a request in flight at one moment: the
-fetches to this host at once (one fetch may send a few requests for its file, one after the other or overlapping, so
-requests are counted by path). Only 127.0.0.1 is used.
+``(429, seconds)`` (a status with ``Retry-After``), ``"stall"`` (no answer until the server stops). ``hold``
+seconds pass before each answer, so that fetches overlap; ``most_at_once`` is the most distinct paths that had a
+request in flight at one moment: the fetches to this host at once (one fetch may send a few requests for its file,
+one after the other or overlapping, so requests are counted by path). Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ threshold are in docs/alignment.md ("Person models").
 
 The lip path tracks faces with `curation.models.faces` instead, for another
 question: where the speaker's face is in every frame, keeping every box the
-detector returns for FaceMesh to confirm. This module answers whether a person is there
-at all, from a few frames, and must turn false faces away.
+detector returns for FaceMesh to confirm. This module answers whether a
+person is there at all, from a few frames, and must turn false faces away.
 """
 
 from __future__ import annotations
