@@ -10,6 +10,7 @@ rounds.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -258,6 +259,18 @@ def print_table(rows: list[dict[str, Any]], note: dict[str, str] | None = None) 
 # --------------------------------------------------------------------------- results
 
 
+def bench_parser(
+    doc: str | None, rounds: int, only: str | None = "comma-separated cases to run"
+) -> argparse.ArgumentParser:
+    """The options of a paired-rounds benchmark: ``--rounds``, ``--out`` and (unless ``only`` is None) ``--only``."""
+    p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=rounds, help="paired rounds (`paired_rounds`)")
+    if only is not None:
+        p.add_argument("--only", default="", help=only)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the JSON result (default: bench/out)")
+    return p
+
+
 @dataclass
 class Result:
     """What one benchmark script reports: figures, ratios against goals, notes; saved as JSON for run_all."""
@@ -281,6 +294,24 @@ class Result:
                 print("  " + r.line())
         for note in self.notes:
             print(f"  note: {note}")
+
+    def compare(
+        self,
+        runs: dict[str, list[Run]],
+        numerator: str,
+        denominator: str,
+        label: str,
+        goal: float | None = None,
+        per: str = "samples",
+    ) -> None:
+        """Add `ratio` of the two cases, if both ran: ``--only`` may leave either out."""
+        if numerator in runs and denominator in runs:
+            self.ratios.append(ratio(runs, numerator, denominator, label, goal, per))
+
+    def report(self, out: Path, only: str = "") -> Path:
+        """Print, then `save`: how every benchmark ends."""
+        self.print()
+        return self.save(out, only)
 
     def save(self, out: Path, only: str = "") -> Path:
         """``OUT/{bench}.json``; a partial run (``--only``) goes to ``OUT/partial/`` so it never replaces a full one."""

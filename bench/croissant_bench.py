@@ -34,10 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    DEFAULT_OUT,
     REPO,
     Result,
     Run,
+    bench_parser,
     format_profile,
     machine_line,
     pyspy_record,
@@ -218,24 +218,20 @@ def run(args: argparse.Namespace) -> Result:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser(__doc__, rounds=3, only=None)
     p.add_argument("--clip-seconds", type=float, default=10.0, help="clip length of the demo release (acav1m demo: 10)")
-    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--profile", action="store_true", help="record the cold load with py-spy")
     p.add_argument("--release", default=None, help="measure this release instead of the demo one")
     p.add_argument(
         "--scale-release", default=None, help="also measure this release (e.g. the read benchmark's), 1 round"
     )
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--child-load", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child_load:
         print(json.dumps(child_load(args.child_load)))
         return 0
-    result = run(args)
-    result.print()
-    result.save(args.out)
+    run(args).report(args.out)
     return 0
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_OUT, REPO, Result, machine_line, paired_rounds, ratio, summary_rows  # noqa: E402
+from bench.common import REPO, Result, bench_parser, machine_line, paired_rounds, summary_rows  # noqa: E402
 
 SAMPLE_DATA = REPO / "acav1m_hf" / "sample_data"
 
@@ -251,41 +251,23 @@ def run(args: argparse.Namespace) -> Result:
         median = statistics.median(shares)
         label = f"model side waiting for decoded batches, share of the unit loop (decode_ahead {depth})"
         result.figures[label] = f"{median:.3f} (rounds {min(shares):.3f}-{max(shares):.3f})"
-    if "curate-inline" in runs and "curate" in runs:
-        result.ratios.append(
-            ratio(runs, "curate", "curate-inline", "curate, decode_ahead 2 / decode_ahead 0 (clips/s)", None)
-        )
-    if "curate" in runs and "decode" in runs:
-        result.ratios.append(
-            ratio(runs, "curate", "decode", "curate (CPU profile) / decoding the inputs alone (clips/s)", 0.5)
-        )
-    if "curate" in runs and "decode-raw" in runs:
-        result.ratios.append(
-            ratio(runs, "curate", "decode-raw", "curate / PyAV decode of every frame, no conversion", None)
-        )
-    if "decode+align" in runs and "decode" in runs:
-        result.ratios.append(
-            ratio(runs, "decode+align", "decode", "decode + signal aligner / decoding alone (clips/s)", None)
-        )
-    if "decode" in runs and "decode-raw" in runs:
-        result.ratios.append(ratio(runs, "decode", "decode-raw", "decode_clips / PyAV decode, no conversion", None))
+    result.compare(runs, "curate", "curate-inline", "curate, decode_ahead 2 / decode_ahead 0 (clips/s)")
+    result.compare(runs, "curate", "decode", "curate (CPU profile) / decoding the inputs alone (clips/s)", 0.5)
+    result.compare(runs, "curate", "decode-raw", "curate / PyAV decode of every frame, no conversion")
+    result.compare(runs, "decode+align", "decode", "decode + signal aligner / decoding alone (clips/s)")
+    result.compare(runs, "decode", "decode-raw", "decode_clips / PyAV decode, no conversion")
     result.notes.append("one process, local engine; Ray 1 vs 2 workers: bench/ray_scale.py")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser(__doc__, rounds=3)
     p.add_argument("--synthetic", type=int, default=6, help="synthetic 640x360 inputs besides the bundled ones")
     p.add_argument("--input-seconds", type=float, default=20.0)
     p.add_argument("--clip-seconds", type=float, default=10.0)
     p.add_argument("--no-bundled", dest="bundled", action="store_false", help="only the synthetic inputs")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--only", default="")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
-    result = run(args)
-    result.print()
-    result.save(args.out, args.only)
+    run(args).report(args.out, args.only)
     return 0
 
 

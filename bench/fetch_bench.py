@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_OUT, Result, machine_line, paired_rounds, ratio, summary_rows  # noqa: E402
+from bench.common import Result, bench_parser, machine_line, paired_rounds, ratio, summary_rows  # noqa: E402
 
 GOAL = 1 / 1.2
 """Fetched clips/s over disk clips/s: fetching costs at most 1.2x."""
@@ -150,18 +150,14 @@ def run(args: argparse.Namespace) -> Result:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser(__doc__, rounds=3, only=None)
     p.add_argument("--videos", type=int, default=16, help="sources, one window each (default 16)")
     p.add_argument("--source-seconds", type=float, default=30.0)
     p.add_argument("--clip-seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=lambda t: [int(n) for n in t.split(",")], default=[1, 4, 16])
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
     args.out = args.out.resolve()
-    result = run(args)
-    result.print()
-    result.save(args.out)
+    run(args).report(args.out)
     return 0
 
 

@@ -281,6 +281,13 @@ def cached(root: Path, params: dict[str, Any]) -> dict[str, Any] | None:
     return info if info.get("params") == params else None
 
 
+def release_options(p: argparse.ArgumentParser) -> None:
+    """The options that choose the cached benchmark release (`ensure_release`), the same in every script using it."""
+    p.add_argument("--size-gb", type=float, default=1.0, help="size of the benchmark release (generated once, cached)")
+    p.add_argument("--clip-seconds", type=float, default=10.0)
+    p.add_argument("--samples-per-shard", type=int, default=100)
+
+
 def ensure_release(
     out: Path,
     size_gb: float,
@@ -381,9 +388,7 @@ def _finish(root: Path, rows: list[dict[str, Any]], clip_seconds: float, croissa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-gb", type=float, default=1.0)
-    parser.add_argument("--clip-seconds", type=float, default=10.0)
-    parser.add_argument("--samples-per-shard", type=int, default=100)
+    release_options(parser)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

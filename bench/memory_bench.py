@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DEFAULT_OUT, Ratio, Result, machine_line, peak_rss_mb  # noqa: E402
-from bench.gen_shards import ensure_release  # noqa: E402
+from bench.gen_shards import ensure_release, release_options  # noqa: E402
 
 
 def child(shards: list[str], decode: bool) -> dict[str, float]:
@@ -95,9 +95,7 @@ def run(args: argparse.Namespace) -> Result:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size-gb", type=float, default=1.0)
-    p.add_argument("--clip-seconds", type=float, default=10.0)
-    p.add_argument("--samples-per-shard", type=int, default=100)
+    release_options(p)
     p.add_argument("--shards", type=int, default=20)
     p.add_argument("--decoded-per-shard", type=int, default=4)
     p.add_argument("--only", choices=("raw", "decoded"), default=None)

@@ -52,16 +52,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    DEFAULT_OUT,
     Result,
+    bench_parser,
     machine_line,
     page_cache_fits,
     paired_rounds,
-    ratio,
     summary_rows,
     warm,
 )
-from bench.gen_shards import ensure_release  # noqa: E402
+from bench.gen_shards import ensure_release, release_options  # noqa: E402
 
 UNDECODED = (
     "fast-tar",
@@ -612,83 +611,45 @@ def _ratios(result: Result, runs: dict[str, Any]) -> None:
             ("hf-dataset-rows", "HF Dataset (prepared), rows / raw tar read", None),
             ("hf-dataset-arrow", "HF Dataset (prepared), Arrow batches / raw tar read", None),
         ):
-            if name in runs:
-                result.ratios.append(ratio(runs, name, limit_name, label, goal))
-        if "stream-raw-fasttar" in runs and "stream-raw" in runs:
-            result.ratios.append(
-                ratio(runs, "stream-raw-fasttar", "stream-raw", "proposed fix: gain of the undecoded stream")
-            )
-        if "stream-raw" in runs and "wds" in runs:
-            result.ratios.append(ratio(runs, "stream-raw", "wds", "acav1m stream, undecoded / webdataset", None))
-        if "stream-raw" in runs and "hf-stream-raw" in runs:
-            result.ratios.append(
-                ratio(runs, "stream-raw", "hf-stream-raw", "acav1m stream, undecoded / HF streaming (decode off)", None)
-            )
+            result.compare(runs, name, limit_name, label, goal)
+        result.compare(runs, "stream-raw-fasttar", "stream-raw", "proposed fix: gain of the undecoded stream")
+        result.compare(runs, "stream-raw", "wds", "acav1m stream, undecoded / webdataset")
+        result.compare(runs, "stream-raw", "hf-stream-raw", "acav1m stream, undecoded / HF streaming (decode off)")
         del runs[limit_name]
     if "decode-only-pyav" in runs and "decode-only-torchcodec" in runs:
         runs["decode-only-limit"] = [
             a if a.seconds <= b.seconds else b
             for a, b in zip(runs["decode-only-pyav"], runs["decode-only-torchcodec"], strict=True)
         ]
-        if "stream-decoded" in runs:
-            result.ratios.append(
-                ratio(runs, "stream-decoded", "decode-only-limit", "acav1m stream, decoded / decode-only limit", 0.8)
-            )
-        if "stream-decoded-fixed" in runs:
-            label = "proposed fix: stream, decoded / decode-only limit"
-            result.ratios.append(ratio(runs, "stream-decoded-fixed", "decode-only-limit", label, 0.8))
+        label = "acav1m stream, decoded / decode-only limit"
+        result.compare(runs, "stream-decoded", "decode-only-limit", label, 0.8)
+        label = "proposed fix: stream, decoded / decode-only limit"
+        result.compare(runs, "stream-decoded-fixed", "decode-only-limit", label, 0.8)
         del runs["decode-only-limit"]
-    if "stream-decoded-fixed" in runs and "stream-decoded" in runs:
-        label = "proposed fix: gain of the decoded stream"
-        result.ratios.append(ratio(runs, "stream-decoded-fixed", "stream-decoded", label))
-    if "stream-decoded" in runs and "decode-only-acav" in runs:
-        result.ratios.append(
-            ratio(
-                runs,
-                "stream-decoded",
-                "decode-only-acav",
-                "acav1m stream, decoded / its own decoders on in-memory bytes",
-                None,
-            )
-        )
-    if "decode-only-torchcodec" in runs and "decode-only-pyav" in runs:
-        result.ratios.append(
-            ratio(runs, "decode-only-torchcodec", "decode-only-pyav", "torchcodec / PyAV decode-only", None)
-        )
-    if "dl1-decoded" in runs and "dl2-decoded" in runs:
-        result.ratios.append(
-            ratio(runs, "dl2-decoded", "dl1-decoded", "DataLoader, decoded: 2 workers / 1 worker", 1.7)
-        )
-    if "dl1-decoded-fixed" in runs and "dl2-decoded-fixed" in runs:
-        label = "proposed fix: DataLoader, decoded: 2 workers / 1 worker"
-        result.ratios.append(ratio(runs, "dl2-decoded-fixed", "dl1-decoded-fixed", label, 1.7))
-    if "dl1-decoded" in runs and "stream-decoded" in runs:
-        result.ratios.append(
-            ratio(runs, "dl1-decoded", "stream-decoded", "DataLoader 1 worker / in-process stream, decoded", None)
-        )
+    result.compare(runs, "stream-decoded-fixed", "stream-decoded", "proposed fix: gain of the decoded stream")
+    label = "acav1m stream, decoded / its own decoders on in-memory bytes"
+    result.compare(runs, "stream-decoded", "decode-only-acav", label)
+    result.compare(runs, "decode-only-torchcodec", "decode-only-pyav", "torchcodec / PyAV decode-only")
+    result.compare(runs, "dl2-decoded", "dl1-decoded", "DataLoader, decoded: 2 workers / 1 worker", 1.7)
+    label = "proposed fix: DataLoader, decoded: 2 workers / 1 worker"
+    result.compare(runs, "dl2-decoded-fixed", "dl1-decoded-fixed", label, 1.7)
+    result.compare(runs, "dl1-decoded", "stream-decoded", "DataLoader 1 worker / in-process stream, decoded")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size-gb", type=float, default=1.0, help="size of the benchmark release (generated once, cached)")
-    p.add_argument("--clip-seconds", type=float, default=10.0)
-    p.add_argument("--samples-per-shard", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=5, help="paired rounds of the undecoded cases")
-    p.add_argument("--decoded-rounds", type=int, default=5)
+    p = bench_parser(__doc__, rounds=5, only=f"comma-separated cases ({', '.join(UNDECODED + DECODED)})")
+    release_options(p)
+    p.add_argument("--decoded-rounds", type=int, default=5, help="paired rounds of the decoded cases")
     p.add_argument("--decoded-clips", type=int, default=96, help="clips in the decoded subset")
     p.add_argument("--decoded-per-shard", type=int, default=6, help="clips per shard of the decoded subset")
     p.add_argument("--fps", type=float, default=8.0)
     p.add_argument("--frame-size", type=int, default=224)
-    p.add_argument("--only", default="", help=f"comma-separated cases ({', '.join(UNDECODED + DECODED)})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    result = run(args)
-    result.print()
-    result.save(args.out, args.only)
+    run(args).report(args.out, args.only)
     return 0
 
 

@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     pyspy_record,
     summarize_profile,
 )
+from bench.gen_shards import release_dir, release_options  # noqa: E402
 
 BENCHES = ("gen", "read", "memory", "curation", "fetch", "write", "croissant")
 
@@ -53,7 +54,6 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
     py, out = sys.executable, ["--out", str(args.out)]
     release = _release_args(args)
     q = args.quick
-    from bench.gen_shards import release_dir
 
     scale = (
         ["--scale-release", str(release_dir(args.out, args.size_gb, args.clip_seconds))] if args.croissant_scale else []
@@ -202,9 +202,7 @@ def summary(args: argparse.Namespace, ran: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size-gb", type=float, default=1.0)
-    p.add_argument("--clip-seconds", type=float, default=10.0)
-    p.add_argument("--samples-per-shard", type=int, default=100)
+    release_options(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {', '.join(BENCHES)}")
     p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles")

@@ -34,8 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_OUT, Result, machine_line, paired_rounds, ratio, shard_writer, summary_rows  # noqa: E402
-from bench.gen_shards import ensure_release  # noqa: E402
+from bench.common import Result, bench_parser, machine_line, paired_rounds, shard_writer, summary_rows  # noqa: E402
+from bench.gen_shards import ensure_release, release_options  # noqa: E402
 
 Samples = list[tuple[str, dict[str, bytes]]]
 
@@ -225,64 +225,27 @@ def run(args: argparse.Namespace) -> Result:
     runs = paired_rounds(cases, args.rounds)
     shutil.rmtree(scratch, ignore_errors=True)
     result.rows = summary_rows(runs)
-    if "shardwriter" in runs and "tarfile" in runs:
-        result.ratios.append(
-            ratio(runs, "shardwriter", "tarfile", "ShardWriter / tarfile alone (MB/s)", 0.9, per="bytes")
-        )
-    if "shardwriter" in runs and "tarfile-fsync" in runs:
-        result.ratios.append(
-            ratio(
-                runs, "shardwriter", "tarfile-fsync", "ShardWriter / tarfile + fsync + rename (MB/s)", None, per="bytes"
-            )
-        )
-    if "shardwriter" in runs and "wds-tarwriter" in runs:
-        result.ratios.append(
-            ratio(runs, "shardwriter", "wds-tarwriter", "ShardWriter / webdataset TarWriter alone", None, per="bytes")
-        )
-    if "shardwriter-overlapped" in runs and "tarfile" in runs:
-        result.ratios.append(
-            ratio(
-                runs,
-                "shardwriter-overlapped",
-                "tarfile",
-                "proposed fix: overlapped hash + fsync / tarfile alone (MB/s)",
-                0.9,
-                per="bytes",
-            )
-        )
-    if "shardwriter-overlapped" in runs and "shardwriter" in runs:
-        result.ratios.append(
-            ratio(
-                runs,
-                "shardwriter-overlapped",
-                "shardwriter",
-                "proposed fix: gain of the shard writer",
-                None,
-                per="bytes",
-            )
-        )
-    if "tarfile-fsync" in runs and "tarfile" in runs:
-        result.ratios.append(
-            ratio(runs, "tarfile-fsync", "tarfile", "tarfile + fsync / tarfile (cost of durability)", None, per="bytes")
-        )
+    result.compare(runs, "shardwriter", "tarfile", "ShardWriter / tarfile alone (MB/s)", 0.9, per="bytes")
+    label = "ShardWriter / tarfile + fsync + rename (MB/s)"
+    result.compare(runs, "shardwriter", "tarfile-fsync", label, per="bytes")
+    result.compare(runs, "shardwriter", "wds-tarwriter", "ShardWriter / webdataset TarWriter alone", per="bytes")
+    label = "proposed fix: overlapped hash + fsync / tarfile alone (MB/s)"
+    result.compare(runs, "shardwriter-overlapped", "tarfile", label, 0.9, per="bytes")
+    label = "proposed fix: gain of the shard writer"
+    result.compare(runs, "shardwriter-overlapped", "shardwriter", label, per="bytes")
+    label = "tarfile + fsync / tarfile (cost of durability)"
+    result.compare(runs, "tarfile-fsync", "tarfile", label, per="bytes")
     result.notes.append(f"written to {scratch} (same filesystem as the release); page cache absorbs writes not fsynced")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size-gb", type=float, default=1.0)
-    p.add_argument("--clip-seconds", type=float, default=10.0)
-    p.add_argument("--samples-per-shard", type=int, default=100)
+    p = bench_parser(__doc__, rounds=5)
+    release_options(p)
     p.add_argument("--write-mb", type=float, default=400.0, help="MB of samples to write per run")
     p.add_argument("--per-shard", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--only", default="")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
-    result = run(args)
-    result.print()
-    result.save(args.out, args.only)
+    run(args).report(args.out, args.only)
     return 0
 
 
