@@ -219,6 +219,10 @@ def _release(facts: ReleaseFacts) -> str:
         text = f"Alignment filters (Algorithm 1), pass rates{scope}:\n\n"
         text += _table(("Filter", "Threshold", "Pass rate"), rows)
         text += "\n\n" + _calibration(curation.calibration)
+        if curation.calibration.get("calibrated") and curation.calibration_maps:
+            text += "\n\nWhat the calibration does to each score, by the cue the aligner read:\n\n" + _table(
+                ("Cue", "Score", "Map", "Score in the shards"), _map_rows(curation.calibration_maps)
+            )
         if curation.realigned is not None:
             text += (
                 f"\n\nClips re-aligned by their estimated audio offset before the final decision: {curation.realigned}."
@@ -238,6 +242,25 @@ def _release(facts: ReleaseFacts) -> str:
         by = f"acav1m {version}" if version else "acav1m"
         parts.append(f"Curated by {by}{' with ' + shown if shown else ''}; the full configuration is in `report.json`.")
     return "\n\n".join(parts)
+
+
+MAP_EFFECT = {
+    "calibrated": "P(own soundtrack); 0.5 is chance",
+    "null": "null: {reason}",
+    "uncalibrated": "the aligner's own scale (no map)",
+}
+
+
+def _map_rows(records: tuple[dict[str, Any], ...]) -> list[tuple[str, ...]]:
+    """``calibration_maps`` as table rows. A null cue is the aligner-wide map's: every clip's, or, beside maps per
+    cue, a clip's whose cue has none of its own."""
+    per_cue = any(row.get("cue") for row in records)
+    rows = []
+    for row in records:
+        cue = f"`{row['cue']}`" if row.get("cue") else "a cue without maps of its own" if per_cue else "every clip"
+        effect = MAP_EFFECT[row["state"]].format(reason=row.get("reason") or "uninformative")
+        rows.append((cue, row["score"], str(row.get("map") or ""), effect))
+    return rows
 
 
 def _calibration(state: dict[str, Any]) -> str:

@@ -198,6 +198,19 @@ def _licence_rows(value: Any) -> tuple[dict[str, str], ...]:
     return tuple(dict(row) for row in rows if isinstance(row, dict) and all(isinstance(v, str) for v in row.values()))
 
 
+def _map_rows(value: Any) -> tuple[dict[str, Any], ...]:
+    """``calibration_maps`` records with a known score and state (a foreign report's others are left out)."""
+    rows = value if isinstance(value, list) else []
+    return tuple(
+        dict(row)
+        for row in rows
+        if isinstance(row, dict)
+        and row.get("score") in ("instance", "temporal")
+        and row.get("state") in ("calibrated", "null", "uncalibrated")
+        and (row.get("cue") is None or isinstance(row.get("cue"), str))
+    )
+
+
 @dataclass(frozen=True)
 class CurationFacts:
     """What curation did, from its report; every field is optional there (a sparse or foreign report reads as empty).
@@ -215,6 +228,8 @@ class CurationFacts:
     config: dict[str, Any] = field(default_factory=dict)
     profile_settings: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
+    calibration_maps: tuple[dict[str, Any], ...] = ()
+    """Per cue and score, what the calibration did: ``calibrated``, ``null`` or ``uncalibrated``."""
     """Whether the alignment scores were calibrated (``calibrated``), by which file, for which ``aligner``."""
     model_licences: tuple[dict[str, str], ...] = ()
     """The profile's models with their licences (role, model, package, licence, stated_in), as the report lists
@@ -245,6 +260,7 @@ class CurationFacts:
             config=config,
             profile_settings=_dict(report.get("profile_settings")),
             calibration=_dict(report.get("calibration")),
+            calibration_maps=_map_rows(report.get("calibration_maps")),
             model_licences=_licence_rows(report.get("model_licences")),
             acav1m_version=version if isinstance(version, str) and version else None,
             date_published=date if isinstance(date, str) and date else None,

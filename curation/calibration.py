@@ -195,7 +195,7 @@ def calibration_for(aligner: str, config: CurationConfig) -> Calibration | None:
     path = calibration_path(aligner, config)
     if path is None:
         return None
-    calibration = _read_cached(str(path.resolve()))
+    calibration = _read_cached(str(path.resolve()), _stamp(path))
     if calibration.aligner != aligner:
         raise ValueError(
             f"{path}: fitted on aligner {calibration.aligner!r}, not {aligner!r}: "
@@ -204,8 +204,17 @@ def calibration_for(aligner: str, config: CurationConfig) -> Calibration | None:
     return calibration
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """The file's modification time and size: a file rewritten since it was read is read again."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # read_calibration names the file and the error
+    return stat.st_mtime_ns, stat.st_size
+
+
 @lru_cache(maxsize=16)
-def _read_cached(path: str) -> Calibration:
+def _read_cached(path: str, stamp: tuple[int, int] | None) -> Calibration:
     return read_calibration(path)
 
 
@@ -222,6 +231,30 @@ def calibration_state(aligner: str, config: CurationConfig) -> dict[str, Any]:
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),  # type: ignore[union-attr]
         "fitted": calibration.provenance.get("date"),
     }
+
+
+def calibration_maps(aligner: str, config: CurationConfig) -> list[dict[str, Any]]:
+    """What the calibration does to each score, per cue (``report.json``'s ``calibration_maps``, which the card names).
+
+    One record per cue of the file and score (``instance``, ``temporal``), then
+    the aligner-wide pair (``cue`` None: clips of any other cue), as `calibrate`
+    applies them: ``calibrated`` (mapped to P(matched)), ``null`` (the fit found
+    the map uninformative; ``reason`` says why) or ``uncalibrated`` (no map: the
+    aligner's own scale). It is derived from the file whose hash
+    `calibration_state` records, so it stays out of that state, which is part of
+    the run's fingerprint and of what ``extend`` compares.
+    """
+    calibration = calibration_for(aligner, config)
+    if calibration is None:
+        return []
+    rows = []
+    for cue in [*sorted(calibration.cues), None]:
+        for name in ("instance", "temporal"):
+            fitted, whose = calibration.map_for(cue, name)
+            state = "uncalibrated" if fitted is None else "null" if fitted.uninformative else "calibrated"
+            reason = fitted.uninformative if fitted is not None else None
+            rows.append({"cue": cue, "score": name, "map": whose, "state": state, "reason": reason})
+    return rows
 
 
 def calibrate(analysis: Analysis, calibration: Calibration | None) -> Analysis:

@@ -20,7 +20,7 @@ from typing import Any
 from acav1m_hf import release, strict_json
 from acav1m_hf.schema import SCHEMA_VERSION, SPLITS, arrow_schema
 from curation import __version__, ledger
-from curation.calibration import calibration_state
+from curation.calibration import calibration_maps, calibration_state
 from curation.config import CurationConfig
 from curation.crash import crash_point
 from curation.inputs import InputProblem, problem_line
@@ -180,6 +180,7 @@ def _report(
         "config": config.to_dict(),
         "profile_settings": profile_settings(config),
         "calibration": calibration_state(aligner_name(config), config),
+        "calibration_maps": calibration_maps(aligner_name(config), config),
         "model_licences": model_licences(config.profile),
         "counts": {
             "inputs": {

@@ -20,6 +20,7 @@ from curation.calibration import (
     PlattMap,
     calibrate,
     calibration_for,
+    calibration_maps,
     calibration_path,
     calibration_state,
     read_calibration,
@@ -112,6 +113,29 @@ def test_a_cue_with_maps_of_its_own_is_calibrated_with_them() -> None:
     on_shared = calibrate(replace(_analysis(0.5, [0.25]), cue="lips"), shared)
     assert on_shared.instance.reason == "calibration of cues-v2: no better than chance"  # the aligner's map
     assert on_shared.temporal_reason == "calibration of cues-v2, lips cue: no better than chance"  # the cue's own
+
+
+def test_the_report_says_what_calibrate_does_to_each_cues_scores(tmp_path: Path) -> None:
+    """``calibration_maps``: per cue and score, the state that `calibrate` gives such a clip's score."""
+    pooled, flat = PlattMap(1.0, 0.0), PlattMap(0.0, 0.0, "no better than chance")
+    path = tmp_path / "cues-v2.json"
+    Calibration("cues-v2", flat, pooled, cues={"lips": CueMaps(PlattMap(4.0, -2.0), None)}).write(path)
+    config = CurationConfig(calibration=str(path))
+    rows = calibration_maps("cues-v2", config)
+    assert [(r["cue"], r["score"], r["map"], r["state"], r["reason"]) for r in rows] == [
+        ("lips", "instance", "cues-v2, lips cue", "calibrated", None),
+        ("lips", "temporal", "cues-v2", "calibrated", None),  # the cue has no window map: the aligner's
+        (None, "instance", "cues-v2", "null", "no better than chance"),
+        (None, "temporal", "cues-v2", "calibrated", None),
+    ]
+    calibration = calibration_for("cues-v2", config)
+    for row in rows:
+        out = calibrate(replace(_analysis(0.5, [0.25]), cue=row["cue"]), calibration)
+        score = out.instance.score if row["score"] == "instance" else out.temporal_windows
+        assert (score is None) == (row["state"] == "null"), row
+    Calibration("cues-v2", None, None).write(path)
+    assert {r["state"] for r in calibration_maps("cues-v2", config)} == {"uncalibrated"}
+    assert calibration_maps("cues-v2", CurationConfig(calibration="none")) == []
 
 
 def _decision(analysis: Analysis):

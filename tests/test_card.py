@@ -136,6 +136,30 @@ def test_card_survives_a_sparse_report(release: Path):
     assert card.render(_with_report(release, {})).startswith("---\nlicense: cc-by-4.0\n")
 
 
+def test_card_names_what_the_calibration_does_to_each_score(release: Path):
+    """The shipped calibration's maps reach the card through report.json: one row per cue and score."""
+    from curation.calibration import calibration_maps
+    from curation.config import CurationConfig
+
+    report = _report(release)
+    expected = calibration_maps("cues-v2", CurationConfig(calibration="curation/calibration/cues-v2.json"))
+    body = card.render(
+        _with_report(release, {**report, "calibration": {"calibrated": True}, "calibration_maps": expected})
+    )
+    assert "| `lips` | instance | cues-v2, lips cue | P(own soundtrack); 0.5 is chance |" in body
+    for row in expected:
+        if row["state"] == "null":
+            assert f"| {row['score']} | {row['map']} | null: {row['reason']} |" in body
+    assert "| a cue without maps of its own | temporal |" in body  # the aligner-wide map's row
+    foreign = [{"cue": 3, "score": "instance", "state": "null"}, {"score": "all", "state": "calibrated"}]
+    body = card.render(
+        _with_report(release, {**report, "calibration": {"calibrated": True}, "calibration_maps": foreign})
+    )
+    assert "What the calibration does" not in body  # a foreign report's records are left out, not guessed at
+    uncalibrated = card.render(_with_report(release, {**report, "calibration_maps": expected}))
+    assert "What the calibration does" not in uncalibrated  # no table where the report says uncalibrated
+
+
 def test_size_categories():
     assert [size_category(n) for n in (0, 999, 1000, 99_999, 1_000_000)] == [
         "n<1K",
