@@ -228,9 +228,9 @@ class CurationFacts:
     config: dict[str, Any] = field(default_factory=dict)
     profile_settings: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
+    """Whether the alignment scores were calibrated (``calibrated``), by which file, for which ``aligner``."""
     calibration_maps: tuple[dict[str, Any], ...] = ()
     """Per cue and score, what the calibration did: ``calibrated``, ``null`` or ``uncalibrated``."""
-    """Whether the alignment scores were calibrated (``calibrated``), by which file, for which ``aligner``."""
     model_licences: tuple[dict[str, str], ...] = ()
     """The profile's models with their licences (role, model, package, licence, stated_in), as the report lists
     them; rows that are not objects of strings are left out."""

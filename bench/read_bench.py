@@ -637,7 +637,8 @@ def _ratios(result: Result, runs: dict[str, Any]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = bench_parser(__doc__, rounds=5, only=f"comma-separated cases ({', '.join(UNDECODED + DECODED)})")
+    only = f"comma-separated cases ({', '.join(UNDECODED + DECODED)})"
+    p = bench_parser(__doc__, rounds=5, only=only, rounds_help="paired rounds of the undecoded cases")
     release_options(p)
     p.add_argument("--decoded-rounds", type=int, default=5, help="paired rounds of the decoded cases")
     p.add_argument("--decoded-clips", type=int, default=96, help="clips in the decoded subset")

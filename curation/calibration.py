@@ -253,7 +253,7 @@ def calibration_maps(aligner: str, config: CurationConfig) -> list[dict[str, Any
             fitted, whose = calibration.map_for(cue, name)
             state = "uncalibrated" if fitted is None else "null" if fitted.uninformative else "calibrated"
             reason = fitted.uninformative if fitted is not None else None
-            rows.append({"cue": cue, "score": name, "map": whose, "state": state, "reason": reason})
+            rows.append({"cue": cue, "score": name, "map": whose if fitted else None, "state": state, "reason": reason})
     return rows
 
 

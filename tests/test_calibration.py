@@ -134,8 +134,18 @@ def test_the_report_says_what_calibrate_does_to_each_cues_scores(tmp_path: Path)
         score = out.instance.score if row["score"] == "instance" else out.temporal_windows
         assert (score is None) == (row["state"] == "null"), row
     Calibration("cues-v2", None, None).write(path)
-    assert {r["state"] for r in calibration_maps("cues-v2", config)} == {"uncalibrated"}
+    assert {(r["state"], r["map"]) for r in calibration_maps("cues-v2", config)} == {("uncalibrated", None)}
     assert calibration_maps("cues-v2", CurationConfig(calibration="none")) == []
+
+
+def test_finalize_reports_the_calibration_maps_beside_the_fingerprinted_state() -> None:
+    from curation.finalize import Totals, _report
+
+    config = CurationConfig(calibration=str(SHIPPED / "cues-v2.json"))
+    report = _report(Totals(), {}, config, "plan")
+    assert report["calibration_maps"] == calibration_maps("cues-v2", config) != []
+    assert report["calibration"] == calibration_state("cues-v2", config)  # no maps in what the fingerprint reads
+    assert "calibration_maps" not in report["calibration"]
 
 
 def _decision(analysis: Analysis):

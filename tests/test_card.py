@@ -138,11 +138,11 @@ def test_card_survives_a_sparse_report(release: Path):
 
 def test_card_names_what_the_calibration_does_to_each_score(release: Path):
     """The shipped calibration's maps reach the card through report.json: one row per cue and score."""
-    from curation.calibration import calibration_maps
+    from curation.calibration import SHIPPED, calibration_maps
     from curation.config import CurationConfig
 
     report = _report(release)
-    expected = calibration_maps("cues-v2", CurationConfig(calibration="curation/calibration/cues-v2.json"))
+    expected = calibration_maps("cues-v2", CurationConfig(calibration=str(SHIPPED / "cues-v2.json")))
     body = card.render(
         _with_report(release, {**report, "calibration": {"calibrated": True}, "calibration_maps": expected})
     )
