@@ -13,8 +13,9 @@ download at run time:
 Speech with a visible face goes the **lip path** (`curation.lipsync`): the
 sync offset, its confidence, the instance score (the voice's correlation with
 the lips at lag 0, over its chance level) and the 1-s temporal windows all come
-from the voice against the mouth, and the localization label is the speaking
-face's box, its mask the person's segmentation (`curation.models.person`,
+from the voice against the mouth (of several faces, the one whose lips the
+voice follows best: the speaker, not a listener), and the localization label is
+the speaking face's box, its mask the person's segmentation (`curation.models.person`,
 mediapipe's pose segmentation around the confirmed face). Everything else (no speech, or speech with no face on screen:
 narration, a voice-over) goes the ``signal-v1`` method, with one more candidate
 beside its motion cells: the hands of a person on screen
@@ -38,6 +39,7 @@ clip.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -107,12 +109,11 @@ class CueAligner:
         if heard < MIN_SPEECH_SECONDS:
             why = f"no speech: the VAD hears {heard:.1f} s of speech (< {MIN_SPEECH_SECONDS:g} s)"
             return self._signal(clip, None, f"{why}; the cpu profile names speech only")
-        track = self._track(clip)
         spoken = voice.mask()
-        seen = float(np.mean(np.isfinite(track.opening[spoken]))) if spoken.any() else 0.0
-        if seen < MIN_FACE_SHARE:
+        visible = [track for track in self._tracks(clip) if _seen(track, spoken) >= MIN_FACE_SHARE]
+        if not visible:
             return self._signal(clip, self._category(NARRATION_LABEL, voice.share), None)
-        return self._lips(clip, track, spoken, voice.share)
+        return self._lips(clip, visible, spoken, voice.share)
 
     def _signal(self, clip: Clip, category: tuple[str, int, float] | None, category_reason: str | None) -> Analysis:
         """The ``signal-v1`` analysis with the person's hands as a candidate; the mask is the person's where they win."""
@@ -131,13 +132,20 @@ class CueAligner:
             category_reason=None if category is not None else f"{category_reason}; {HANDS_REASON}",
         )
 
-    def _lips(self, clip: Clip, track: faces.FaceTrack, spoken: np.ndarray, share: float) -> Analysis:
-        """The lip path's analysis: offset, instance and windows from the voice against the mouth; the face's box."""
+    def _lips(self, clip: Clip, visible: list[faces.FaceTrack], spoken: np.ndarray, share: float) -> Analysis:
+        """The lip path's analysis: offset, instance and windows from the voice against the speaker's mouth; the
+        speaker's box. Of several visible faces the speaker is the one whose lips the voice follows best at any lag
+        (`lipsync.LipSync.peak`; the first face on a tie): a listener's lips do not follow it."""
         fps, n_frames = float(clip.fps), len(clip.frames)
         duration = float(clip.duration) if clip.duration > 0 else n_frames / fps
         envelope = lipsync.speech_envelope(clip.audio, fps, n_frames)
-        mouth = lipsync.mouth_series(track.opening)
-        sync = lipsync.lip_sync(envelope, mouth, fps, self.max_offset, MIN_OVERLAP_SECONDS)
+        readings = []
+        for track in visible:
+            mouth = lipsync.mouth_series(track.opening)
+            readings.append(
+                (track, mouth, lipsync.lip_sync(envelope, mouth, fps, self.max_offset, MIN_OVERLAP_SECONDS))
+            )
+        track, mouth, sync = max(readings, key=lambda r: -math.inf if r[2].peak is None else r[2].peak)
         offset, confidence, sync_reason = sync.offset, sync.confidence, sync.reason
         if duration < MIN_SYNC_SECONDS:
             offset, confidence = None, None
@@ -178,11 +186,11 @@ class CueAligner:
         """The hands of ``frames``."""
         return self._once("hands", frames, lambda f: self.body.track(f, fps))
 
-    def _track(self, clip: Clip) -> faces.FaceTrack:
-        """The face track of the clip's frames; a small face's mouth is read from the source's frames, if larger."""
-        return self._once("faces", clip.frames, lambda frames: self._face_track(clip))
+    def _tracks(self, clip: Clip) -> list[faces.FaceTrack]:
+        """The face tracks of the clip's frames; a small face's mouth is read from the source's frames, if larger."""
+        return self._once("faces", clip.frames, lambda frames: self._face_tracks(clip))
 
-    def _face_track(self, clip: Clip) -> faces.FaceTrack:
+    def _face_tracks(self, clip: Clip) -> list[faces.FaceTrack]:
         source, (height, width) = clip.source, clip.frames.shape[1:3]
         if source is None or source.width * source.height <= width * height:
             return self.faces.track(clip.frames)
@@ -205,3 +213,8 @@ class CueAligner:
         if kept is None or kept[0] is not frames:
             kept = self._kept[model] = (frames, run(frames))
         return kept[1]
+
+
+def _seen(track: faces.FaceTrack, spoken: np.ndarray) -> float:
+    """Share of the speech frames in which ``track`` has a mouth."""
+    return float(np.mean(np.isfinite(track.opening[spoken]))) if spoken.any() else 0.0

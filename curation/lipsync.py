@@ -66,6 +66,9 @@ class LipSync:
     """Estimated audio delay, seconds (positive: audio late); None with ``reason``."""
     confidence: float | None
     reason: str | None
+    peak: float | None = None
+    """The largest r over the lag search (``raw`` where there is none): how well these lips follow this voice at
+    their best lag, which a shift of the audio does not change. The speaker's face is the one with the highest."""
 
 
 def speech_envelope(audio: np.ndarray, fps: float, n_frames: int, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.ndarray:
@@ -126,15 +129,16 @@ def lip_sync(envelope: np.ndarray, mouth: np.ndarray, fps: float, max_offset: fl
     chance = float(np.nanmedian(impossible)) if np.isfinite(impossible).any() else 0.0
     raw_value = raw if math.isfinite(raw) else None
     if max_lag < 1:
-        return LipSync(raw_value, chance, None, None, "offset search range is shorter than one frame")
+        return LipSync(raw_value, chance, None, None, "offset search range is shorter than one frame", raw_value)
     lags = np.arange(-max_lag, max_lag + 1)
     curve = np.array([at_lag(envelope, mouth, int(lag), max(MIN_PAIRS, int(min_overlap * fps))) for lag in lags])
     curve = np.where(np.isfinite(curve), curve, -np.inf)
     i = int(np.argmax(curve))
+    peak = float(curve[i]) if math.isfinite(curve[i]) else None
     if not curve[i] > 0.0:
-        return LipSync(raw_value, chance, None, None, "the voice does not follow the lips at any lag")
+        return LipSync(raw_value, chance, None, None, "the voice does not follow the lips at any lag", peak)
     offset = (lags[i] + parabolic_offset(curve, i)) / fps - LIP_LEAD
-    return LipSync(raw_value, chance, float(offset), peak_confidence(curve, i, impossible), None)
+    return LipSync(raw_value, chance, float(offset), peak_confidence(curve, i, impossible), None, peak)
 
 
 def instance_score(sync: LipSync) -> float:

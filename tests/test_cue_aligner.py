@@ -19,6 +19,7 @@ from curation import lipsync
 from curation.analyse import Decision
 from curation.config import CurationConfig
 from curation.decode import decode_clips, source_frames
+from curation.models import faces
 from curation.models.person import BodyTrack, PersonMask
 from curation.models.speech import SpeechDetector
 from curation.records import Clip, InputItem
@@ -61,7 +62,7 @@ def analysis(aligner: CueAligner, speech: Clip) -> Analysis:
 
 def test_the_face_and_its_lips_are_found_on_a_23_px_face(aligner: CueAligner, speech: Clip) -> None:
     assert speech.frames.shape[1:3] == (216, 384)
-    track = aligner.faces.track(speech.frames)
+    (track,) = aligner.faces.track(speech.frames)
     assert track.found >= 0.9, f"the mouth is found in only {track.found:.0%} of the frames"
     x0, y0, x1, y1 = track.box()
     assert x0 < FACE_CENTRE[0] < x1 and y0 < FACE_CENTRE[1] < y1
@@ -119,8 +120,8 @@ def test_the_small_faces_mouth_is_read_from_the_sources_frames(aligner: CueAlign
         calls.append(1)
         return source_frames(speech.source, speech.fps, len(speech.frames))
 
-    from_source = aligner.faces.track(speech.frames, sharper)
-    written = aligner.faces.track(speech.frames)
+    (from_source,) = aligner.faces.track(speech.frames, sharper)
+    (written,) = aligner.faces.track(speech.frames)
     assert calls == [1] and from_source.found >= 0.9
     # The boxes are the same face's, normalised to the frame either way.
     assert np.allclose(from_source.box(), written.box(), atol=0.02)
@@ -130,6 +131,49 @@ def test_the_small_faces_mouth_is_read_from_the_sources_frames(aligner: CueAlign
         for name, track in (("source", from_source), ("written", written))
     }
     assert r["source"] > r["written"], f"the voice follows the source's lips no better: {r}"
+
+
+def two_faces(speech: Clip, speaker: str) -> Clip:
+    """The webcam inset twice side by side, upscaled twice: one copy with the clip's frames, whose lips follow the
+    voice, the other with the same frames in reverse order, lips that move but not with this voice; ``speaker``
+    ("left" or "right") says on which side the clip's own frames are. No source to read a sharper face from."""
+    inset = speech.frames[:, 0:108, 0:128]  # holds WEBCAM_INSET
+    pair = (inset, inset[::-1]) if speaker == "left" else (inset[::-1], inset)
+    frames = np.repeat(np.repeat(np.concatenate(pair, axis=2), 2, axis=1), 2, axis=2)
+    return replace(speech, frames=np.ascontiguousarray(frames), source=None)
+
+
+@pytest.mark.parametrize("speaker", ["left", "right"])
+def test_of_two_faces_the_speaker_is_the_one_whose_lips_follow_the_voice(
+    aligner: CueAligner, speech: Clip, speaker: str
+) -> None:
+    clip = two_faces(speech, speaker)
+    tracks = aligner.faces.track(clip.frames)
+    assert len(tracks) == 2 and all(track.found >= 0.9 for track in tracks)
+    centres = sorted((track.box()[0] + track.box()[2]) / 2 for track in tracks)
+    assert centres[0] < 0.5 < centres[1], f"one face on each side: {centres}"
+    analysis = aligner.analyse(clip, None).rounded()
+    assert analysis.cue == "lips" and analysis.category[0] == "Speech"
+    centre = (analysis.box[0] + analysis.box[2]) / 2
+    assert (centre < 0.5) == (speaker == "left"), f"the box {analysis.box} is the listener's"
+    assert analysis.instance.raw > 0.3, "the speaker's lips, not the listener's, are correlated"
+
+
+def test_faces_are_followed_by_overlap_and_a_passing_false_face_is_not() -> None:
+    def box(x: float) -> np.ndarray:
+        return np.array([x, 10.0, x + 20.0, 30.0])
+
+    # Two faces that drift; a third "face" found in 2 frames of 12 (a detector's false one); the right face missed
+    # in frames 3-5. The left one is found most and comes first.
+    found = [[box(100.0 + t), box(10.0 + t)] for t in range(12)]
+    found[3:6] = [[box(10.0 + t)] for t in range(3, 6)]
+    found[7].append(box(200.0))
+    found[8].append(box(201.0))
+    left, right = faces._chains(found)
+    assert all(b is not None and b[0] == 10.0 + t for t, b in enumerate(left))
+    assert [t for t, b in enumerate(right) if b is None] == [3, 4, 5]
+    assert all(b[0] == 100.0 + t for t, b in enumerate(right) if b is not None)
+    assert len(faces._chains([[box(0.0)] if t < 2 else [] for t in range(12)])) == 1, "the only face, though rare"
 
 
 def test_a_source_that_cannot_be_decoded_again_leaves_the_written_frames(

@@ -6,9 +6,13 @@ input, so each frame goes through two models:
 
 1. BlazeFace full range (``model_selection=1``, for faces up to 5 m away) finds
    the faces in the whole frame, and looks again on a zoomed crop where it
-   missed; the speaking face is followed from frame to frame (the detection
-   that overlaps the last one most, else the largest);
-2. FaceMesh (468 landmarks) runs on that face's crop, `MARGIN` times the box,
+   missed; each face is followed from frame to frame (the detection that
+   overlaps its last box most). The face found in the most frames is followed,
+   and up to `MAX_FACES` - 1 others that the detector finds in at least
+   `MIN_FOUND_SHARE` of the frames beside it, so that the caller can tell the
+   speaker from a listener by whose lips follow the voice
+   (`curation.cue_aligner`);
+2. FaceMesh (468 landmarks) runs on each face's crop, `MARGIN` times the box,
    upscaled to `CROP` px, where the face is large enough for its lips. Where
    that crop would be smaller than FaceMesh's own input (`MESH_INPUT`) and the
    caller can decode the frames again at the source's resolution, the crop is
@@ -66,7 +70,14 @@ nearest box (`ZOOM`), and where it still finds nothing that box is where
 FaceMesh looks; FaceMesh's own face-presence score rejects a box the face has left.
 """
 TRACK_IOU = 0.3
-"""Overlap with the last frame's face above which a detection is that face (the speaker stays the speaker)."""
+"""Overlap with a face's last box above which a detection is that face (a face stays itself from frame to frame)."""
+MAX_FACES = 3
+"""Faces followed per clip: the first face and at most two others (each costs a FaceMesh pass over the frames)."""
+MIN_FOUND_SHARE = 0.25
+"""Share of the frames in which the whole-frame detector must find a face for it to be followed beside the most
+often found one: the detector's false faces (mediapipe does not filter them, `MIN_DETECTION`) come and go, while a small
+real face stays (the 23-px webcam face of forensics_hello is found in 4 to 9 frames of 10, with where it sits on the
+detector's anchor grid)."""
 OPEN_STEP = 1e-4
 """Rounding of the mouth opening (a ratio of about 0.2-0.8): far coarser than kernel noise, far finer than a lip's motion."""
 UPPER_LIP, LOWER_LIP, LEFT_EYE, RIGHT_EYE = 0, 17, 33, 263
@@ -75,7 +86,7 @@ UPPER_LIP, LOWER_LIP, LEFT_EYE, RIGHT_EYE = 0, 17, 33, 263
 
 @dataclass
 class FaceTrack:
-    """The speaking face over a clip: per frame, its mouth opening (NaN: not found) and box (NaN row: no face)."""
+    """One face over a clip: per frame, its mouth opening (NaN: not found) and box (NaN row: no face)."""
 
     opening: np.ndarray
     """(T,) float64 outer-lip height over eye-corner distance; NaN where no face or no landmarks."""
@@ -101,61 +112,74 @@ class FaceTracker:
     def __init__(self) -> None:
         self._detector: Any = None
 
-    def track(self, frames: np.ndarray, sharper: Callable[[], Iterator[np.ndarray]] | None = None) -> FaceTrack:
-        """The speaking face's mouth opening and box in each uint8 RGB frame of ``frames`` (T, H, W, 3).
+    def track(self, frames: np.ndarray, sharper: Callable[[], Iterator[np.ndarray]] | None = None) -> list[FaceTrack]:
+        """The faces' mouth openings and boxes in each uint8 RGB frame of ``frames`` (T, H, W, 3), the most often
+        found face first (module docstring); an empty list where no frame has a face.
 
         ``sharper`` gives the same T frames at the source's (higher) resolution, decoded one at a time; it is called
-        only when the face is too small in ``frames`` for FaceMesh (module docstring).
+        only when that face is too small in ``frames`` for FaceMesh (module docstring).
         """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"frames must be uint8 RGB of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        detector, mesh = self._models()
+        detector = self._face_detector()
         height, width = frames.shape[1:3]
-        detected: list[np.ndarray | None] = []
-        last = None
-        for frame in frames:
-            box = _pick(_detections(detector.process(np.ascontiguousarray(frame)), width, height), last)
-            detected.append(box)
-            last = box if box is not None else last
-        seen = np.array([t for t, b in enumerate(detected) if b is not None], dtype=np.int64)
-        for t in np.flatnonzero([b is None for b in detected]) if len(seen) else []:
-            near = detected[int(seen[np.argmin(np.abs(seen - t))])]
-            detected[t] = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
-        held = _held(detected, HOLD_FRAMES)
-        source = sharper() if sharper is not None and _too_small(held) else None
-        opening = np.full(len(frames), np.nan)
-        boxes = np.full((len(frames), 4), np.nan)
+        found = [_detections(detector.process(np.ascontiguousarray(frame)), width, height) for frame in frames]
+        paths = _chains(found)
+        for path in paths:
+            seen = np.array([t for t, b in enumerate(path) if b is not None], dtype=np.int64)
+            for t in np.flatnonzero([b is None for b in path]) if len(seen) else []:
+                near = path[int(seen[np.argmin(np.abs(seen - t))])]
+                path[t] = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
+        if not paths:
+            return []
+        held = _apart([_held(path, HOLD_FRAMES) for path in paths])
+        source = sharper() if sharper is not None and _too_small(held[0]) else None
+        meshes = [self._face_mesh() for _ in held]
+        opening = np.full((len(held), len(frames)), np.nan)
+        boxes = np.full((len(held), len(frames), 4), np.nan)
         try:
-            for t, box in enumerate(held):
+            for t in range(len(frames)):
                 frame = frames[t] if source is None else next(source)
-                if box is not None:
-                    size = np.array([frame.shape[1], frame.shape[0]] * 2, dtype=np.float64)
-                    scale = size / np.array([width, height] * 2, dtype=np.float64)  # 1 on ``frames`` themselves
-                    opening[t], face = _mouth(mesh, np.ascontiguousarray(frame), box * scale)
-                    boxes[t] = face / size
+                size = np.array([frame.shape[1], frame.shape[0]] * 2, dtype=np.float64)
+                scale = size / np.array([width, height] * 2, dtype=np.float64)  # 1 on ``frames`` themselves
+                for k, mesh in enumerate(meshes):
+                    if held[k][t] is not None:
+                        opening[k, t], face = _mouth(mesh, np.ascontiguousarray(frame), held[k][t] * scale)
+                        boxes[k, t] = face / size
         finally:
-            mesh.close()
+            for mesh in meshes:
+                mesh.close()
             if source is not None:
                 source.close()
-        return FaceTrack(opening=opening, boxes=boxes)
+        return [FaceTrack(opening=opening[k], boxes=boxes[k]) for k in range(len(held))]
 
-    def _models(self) -> tuple[Any, Any]:
-        """The shared detector (stateless per frame) and a fresh FaceMesh (it tracks, so its state is per clip)."""
-        try:
-            from mediapipe.python.solutions import face_detection, face_mesh
-        except ImportError as exc:
-            raise ImportError(f"{CPU_MODELS_MISSING}: {exc}") from exc
-
+    def _face_detector(self) -> Any:
+        """The shared detector: stateless per frame."""
         if self._detector is None:
-            self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=MIN_DETECTION)
-        mesh = face_mesh.FaceMesh(
+            self._detector = _solutions().face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=MIN_DETECTION
+            )
+        return self._detector
+
+    @staticmethod
+    def _face_mesh() -> Any:
+        """A fresh FaceMesh: it tracks, so its state is per face and clip."""
+        return _solutions().face_mesh.FaceMesh(
             static_image_mode=False,
             max_num_faces=1,
             min_detection_confidence=MIN_LANDMARKS,
             min_tracking_confidence=0.5,
         )
-        return self._detector, mesh
+
+
+def _solutions() -> Any:
+    """mediapipe's legacy ``solutions`` package, imported on first use."""
+    try:
+        from mediapipe.python import solutions
+    except ImportError as exc:
+        raise ImportError(f"{CPU_MODELS_MISSING}: {exc}") from exc
+    return solutions
 
 
 def _too_small(boxes: list[np.ndarray | None]) -> bool:
@@ -216,8 +240,46 @@ def _detections(result: Any, width: int, height: int) -> list[np.ndarray]:
     return out
 
 
+def _chains(found: list[list[np.ndarray]]) -> list[list[np.ndarray | None]]:
+    """The faces of a clip: each the chain of detections, frame to frame, overlapping its last box most (by
+    `TRACK_IOU` at least; a detection that overlaps none starts a face). Those found in `MIN_FOUND_SHARE` of the
+    frames, the most often found first, at most `MAX_FACES`; the most often found alone where none is."""
+    chains: list[list[np.ndarray | None]] = []
+    for t, boxes in enumerate(found):
+        claimed: set[int] = set()
+        for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+            overlaps = [(_iou(box, _last(chain)), k) for k, chain in enumerate(chains) if k not in claimed]
+            best, k = max(overlaps, default=(0.0, -1))
+            if best < TRACK_IOU:
+                chains.append([None] * len(found))
+                k = len(chains) - 1
+            chains[k][t] = box
+            claimed.add(k)
+    chains.sort(key=lambda c: -sum(b is not None for b in c))  # stable: the earlier face first on a tie
+    kept = [c for c in chains if sum(b is not None for b in c) >= MIN_FOUND_SHARE * len(found)]
+    return kept[:MAX_FACES] if kept else chains[:1]
+
+
+def _last(chain: list[np.ndarray | None]) -> np.ndarray | None:
+    return next((b for b in reversed(chain) if b is not None), None)
+
+
+def _apart(held: list[list[np.ndarray | None]]) -> list[list[np.ndarray | None]]:
+    """Each face's boxes without those on an earlier face's box in the same frame (a zoomed look or a held box can
+    land on another face)."""
+    out: list[list[np.ndarray | None]] = []
+    for boxes in held:
+        out.append(
+            [
+                None if b is None or any(o[t] is not None and _iou(b, o[t]) >= TRACK_IOU for o in out) else b
+                for t, b in enumerate(boxes)
+            ]
+        )
+    return out
+
+
 def _pick(boxes: list[np.ndarray], last: np.ndarray | None) -> np.ndarray | None:
-    """The speaker's box: the one overlapping ``last`` most (above `TRACK_IOU`), else the largest."""
+    """The box overlapping ``last`` most (above `TRACK_IOU`), else the largest."""
     if not boxes:
         return None
     if last is not None:
