@@ -72,7 +72,7 @@ FaceMesh looks; FaceMesh's own face-presence score rejects a box the face has le
 TRACK_IOU = 0.3
 """Overlap with a face's last box above which a detection is that face (a face stays itself from frame to frame)."""
 MAX_FACES = 3
-"""Faces followed per clip: the first face and at most two others (each costs a FaceMesh pass over the frames)."""
+"""Faces followed per clip: the most often found and at most two others (each costs a FaceMesh pass over the frames)."""
 MIN_FOUND_SHARE = 0.25
 """Share of the frames in which the whole-frame detector must find a face for it to be followed beside the most
 often found one: the detector's false faces (mediapipe does not filter them, `MIN_DETECTION`) come and go, while a small
