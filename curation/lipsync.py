@@ -68,7 +68,8 @@ class LipSync:
     reason: str | None
     peak: float | None = None
     """The largest r over the lag search (``raw`` where there is none): how well these lips follow this voice at
-    their best lag, which a shift of the audio does not change. The speaker's face is the one with the highest."""
+    their best lag, which a shift of the audio changes little while the true lag stays well inside the search. The
+    speaker's face is the one with the highest."""
 
 
 def speech_envelope(audio: np.ndarray, fps: float, n_frames: int, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.ndarray:

@@ -117,7 +117,8 @@ class FaceTracker:
         found face first (module docstring); an empty list where no frame has a face.
 
         ``sharper`` gives the same T frames at the source's (higher) resolution, decoded one at a time; it is called
-        only when that face is too small in ``frames`` for FaceMesh (module docstring).
+        only when a face is too small in ``frames`` for FaceMesh (module docstring), and then every face's crop is
+        cut from it.
         """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -125,20 +126,28 @@ class FaceTracker:
         detector = self._face_detector()
         height, width = frames.shape[1:3]
         found = [_detections(detector.process(np.ascontiguousarray(frame)), width, height) for frame in frames]
-        paths = _chains(found)
+        detected = _chains(found)
+        paths = [list(path) for path in detected]
         for path in paths:
             seen = np.array([t for t, b in enumerate(path) if b is not None], dtype=np.int64)
             for t in np.flatnonzero([b is None for b in path]) if len(seen) else []:
                 near = path[int(seen[np.argmin(np.abs(seen - t))])]
-                path[t] = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
-        if not paths:
+                again = _zoomed(detector, np.ascontiguousarray(frames[t]), near)
+                # The zoomed crop may hold a neighbour: a box another face was detected at is that face's.
+                if again is not None and any(o[t] is not None and _iou(again, o[t]) >= TRACK_IOU for o in detected):
+                    again = None
+                path[t] = again
+        held = [
+            face for face in _apart([_held(path, HOLD_FRAMES) for path in paths]) if any(b is not None for b in face)
+        ]
+        if not held:
             return []
-        held = _apart([_held(path, HOLD_FRAMES) for path in paths])
-        source = sharper() if sharper is not None and _too_small(held[0]) else None
-        meshes = [self._face_mesh() for _ in held]
+        source = sharper() if sharper is not None and any(_too_small(face) for face in held) else None
+        meshes: list[Any] = []
         opening = np.full((len(held), len(frames)), np.nan)
         boxes = np.full((len(held), len(frames), 4), np.nan)
         try:
+            meshes.extend(self._face_mesh() for _ in held)
             for t in range(len(frames)):
                 frame = frames[t] if source is None else next(source)
                 size = np.array([frame.shape[1], frame.shape[0]] * 2, dtype=np.float64)
@@ -249,7 +258,7 @@ def _chains(found: list[list[np.ndarray]]) -> list[list[np.ndarray | None]]:
         claimed: set[int] = set()
         for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
             overlaps = [(_iou(box, _last(chain)), k) for k, chain in enumerate(chains) if k not in claimed]
-            best, k = max(overlaps, default=(0.0, -1))
+            best, k = max(overlaps, key=lambda o: o[0], default=(0.0, -1))  # the earlier face on a tie
             if best < TRACK_IOU:
                 chains.append([None] * len(found))
                 k = len(chains) - 1
