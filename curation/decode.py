@@ -64,7 +64,7 @@ def source_frames(source: FrameSource, fps: float, count: int) -> Iterator[np.nd
             video.thread_type = "AUTO"
             if seek and not _seek(container, video, source.t0 + (source.first - 1) / fps):
                 continue
-            slotted = _first_per_slot(container.decode(video), source.t0, fps)
+            slotted = _nearest_per_slot(container.decode(video), source.t0, fps)
             head = next(slotted, None)
             if seek and (head is None or head[0] > source.first):
                 continue
@@ -83,34 +83,37 @@ def _seek(container: av.container.InputContainer, video: av.VideoStream, time: f
     return True
 
 
-def _slot(time: float, t0: float, fps: float) -> int:
-    """The frame slot of a frame shown at container ``time``: the frame period it starts in, since ``t0``."""
-    return int(math.floor((time - t0) * fps + 1e-6))
+class _NearestPerSlot:
+    """Picks, for each frame slot since ``t0`` at ``fps``, the frame shown nearest the slot's time.
 
-
-class _FirstPerSlot:
-    """Picks the first frame of each slot: the frames a lower ``fps`` than the source's keeps.
-
-    One rule for both readers of a source, the clip cutter (`_Timeline`, fed frame by frame) and `source_frames`
-    (a generator), so that they agree slot for slot."""
+    Frames come in time order; one that lands in the last picked slot replaces the picked frame when it is nearer
+    (a source faster than ``fps``), so each kept frame is within half a source period of its slot's time, early as
+    often as late. Taking the first frame of each period instead put the picture up to a period early: the lip path
+    read that as audio late (docs/alignment.md). One rule for both readers of a source, the clip cutter
+    (`_Timeline`, fed frame by frame) and `source_frames` (a generator), so that they agree slot for slot.
+    """
 
     def __init__(self, t0: float, fps: float) -> None:
         self.t0, self.fps = t0, fps
         self.last = -1
         """The slot of the last frame picked (-1: none yet)."""
+        self.distance = math.inf
+        """How far that frame is from its slot's time, in slot periods."""
 
     def pick(self, time: float) -> int | None:
-        """The slot of a frame shown at container ``time`` if it is its slot's first frame, else None."""
-        slot = _slot(time, self.t0, self.fps)
-        if slot <= self.last:
+        """The slot of a frame shown at container ``time`` if it is the nearest to that slot so far, else None."""
+        position = (time - self.t0) * self.fps
+        slot = int(math.floor(position + 0.5))
+        distance = abs(position - slot)
+        if slot < self.last or (slot == self.last and distance >= self.distance - 1e-9):
             return None
-        self.last = slot
+        self.last, self.distance = slot, distance
         return slot
 
 
-def _first_per_slot(frames: Iterable[av.VideoFrame], t0: float, fps: float) -> Iterator[tuple[int, av.VideoFrame]]:
-    """``(slot, frame)`` for the first frame of each slot (`_FirstPerSlot`)."""
-    slots = _FirstPerSlot(t0, fps)
+def _nearest_per_slot(frames: Iterable[av.VideoFrame], t0: float, fps: float) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(slot, frame)`` for each frame `_NearestPerSlot` picks; a slot comes again when a nearer frame replaces it."""
+    slots = _NearestPerSlot(t0, fps)
     for frame in frames:
         if frame.time is not None and (slot := slots.pick(frame.time)) is not None:
             yield slot, frame
@@ -118,7 +121,8 @@ def _first_per_slot(frames: Iterable[av.VideoFrame], t0: float, fps: float) -> I
 
 def _fill(slotted: Iterable[tuple[int, np.ndarray]], first: int, count: int, path: str) -> Iterator[np.ndarray]:
     """For each slot of ``first .. first + count - 1``, its frame, else the one before it in the window, else the
-    first one after (a window that starts between frames); ``slotted`` holds slots from ``first`` on, in order."""
+    first one after (a window that starts between frames); ``slotted`` holds slots from ``first`` on, in order (a
+    slot that comes twice: the later frame, the nearer)."""
     upcoming = iter(slotted)
     following = next(upcoming, None)
     previous = None
@@ -165,7 +169,9 @@ def _decode(container: av.container.InputContainer, item: InputItem, config: Cur
         raise Rejected("no_audio_stream")
     video, audio = container.streams.video[0], container.streams.audio[0]
     video.thread_type = "AUTO"
-    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    # The frames' own rate (FFmpeg's guess from their timestamps), not the average (count over duration): a steady
+    # 12-fps stream whose last frame lasts longer averages 11.94, and slots at that rate drift a period off its frames.
+    rate = video.guessed_rate or video.average_rate or Fraction(25)
     fps = float(min(Fraction(rate), Fraction(config.max_fps).limit_denominator(1000)))
     timeline = _Timeline(item, config, fps, (video.codec_context.width, video.codec_context.height))
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
@@ -198,7 +204,7 @@ class _Timeline:
         self.size = output_size(*source_size, config.max_side)
         self.reformatter = av.video.reformatter.VideoReformatter()
         """One swscale context for the whole input: ``frame.to_ndarray(width=...)`` would build one per frame."""
-        self.slots: _FirstPerSlot | None = None  # from the first video frame on, which sets t0
+        self.slots: _NearestPerSlot | None = None  # from the first video frame on, which sets t0
         self.frames: dict[int, np.ndarray] = {}  # frame slot (since t0, at fps) -> RGB
         self.audio_chunks: list[np.ndarray] = []
         self.audio_start: float | None = None  # container time of the first audio sample
@@ -219,7 +225,7 @@ class _Timeline:
         if frame.time is None:
             return
         if self.slots is None:
-            self.slots = _FirstPerSlot(frame.time, self.fps)
+            self.slots = _NearestPerSlot(frame.time, self.fps)
         t = frame.time - self.slots.t0
         self.video_end = max(self.video_end, t + 1.0 / self.fps)
         if t < self.clip_start - 1.0 / self.fps:
