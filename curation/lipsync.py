@@ -50,8 +50,8 @@ MIN_PAIRS = 25
 """Fewest frames with both a mouth and audio for a correlation (1 s at 25 fps)."""
 LIP_LEAD = 0.0
 """Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted. The benchmark's
-five talking faces read +0.02, +0.08, +0.17, +0.21 and +0.24 s in sync, and two recordings of one man, both in
-sync to a frame by their bilabial stops, read +0.02 and +0.21 s (BENCHMARKS.md): the lead is not one number."""
+five talking faces read +0.005, +0.097, +0.103, +0.191 and +0.241 s in sync, and two recordings of one man, both
+in sync to a frame by their bilabial stops, read +0.005 and +0.191 s (BENCHMARKS.md): the lead is not one number."""
 
 
 @dataclass
