@@ -12,7 +12,7 @@ download at run time:
 
 Speech with a visible face goes the **lip path** (`curation.lipsync`): the
 sync offset, its confidence, the instance score (the voice's correlation with
-the lips at lag 0, over its chance level) and the 1-s temporal windows all come
+the lips at its best lag of audio late by up to 0.185 s, over its chance level) and the 1-s temporal windows all come
 from the voice against the mouth (of several faces, the one whose lips the
 voice follows best: the speaker, not a listener), and the localization label is
 the speaking face's box, its mask the person's segmentation (`curation.models.person`,
@@ -154,7 +154,7 @@ class CueAligner:
             instance = Score.missing("too few frames with both a mouth and audio to correlate")
         else:
             instance = Score(score=lipsync.instance_score(sync), raw=sync.raw)
-        temporal = lipsync.windows(envelope, mouth, fps, duration, spoken, instance.score or 0.0)
+        temporal = lipsync.windows(envelope, mouth, fps, duration, spoken, instance.score or 0.0, sync.instance_lag)
         mask, mask_reason = self._mask(clip.frames)
         return Analysis(
             language=Score.missing(LANGUAGE_REASON),

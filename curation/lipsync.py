@@ -18,9 +18,11 @@ are correlated over lags of +-``max_offset``:
   the detector) filled linearly and longer ones left out.
 
 Lags are counted as everywhere in this project: positive means the audio is
-late. The lips may move slightly before the sound they shape (a mouth opens
-before the vowel is heard), which would put an in-sync face's peak at a small
-positive lag; `LIP_LEAD` is where such a lead would be subtracted.
+late. The lips move before the sound they shape (a mouth opens before the
+vowel is heard), by an amount that differs from face to face, which puts an
+in-sync face's peak at a small positive lag; `LIP_LEAD` is where one such lead
+would be subtracted from the offset. The instance score and the windows do not
+ask for lag 0 but for the best lag of audio late by up to `ACCEPTED_AUDIO_LAG`.
 
 Everything is float64 numpy with numpy's own sums and FFT (no BLAS), as in
 `curation.envelopes`, so the numbers are the same on every machine.
@@ -52,6 +54,11 @@ LIP_LEAD = 0.0
 """Seconds by which the lips lead the voice, subtracted from the estimated offset: 0, not fitted. The benchmark's
 five talking faces read +0.005, +0.097, +0.103, +0.191 and +0.241 s in sync, and two recordings of one man, both
 in sync to a frame by their bilabial stops, read +0.005 and +0.191 s (BENCHMARKS.md): the lead is not one number."""
+ACCEPTED_AUDIO_LAG = 0.185
+"""Seconds of audio after the lips within which a voice counts as these lips' own, for the instance score and the
+windows: ITU-R BT.1359's threshold of acceptability for sound late on picture. A score at lag 0 alone held each
+face's own lead against it (the in-sync faces above lose up to 0.17 of r at lag 0), and a clip whose sound is
+that little late is one viewers accept; the offset search still reports the lag itself."""
 
 
 @dataclass
@@ -59,13 +66,17 @@ class LipSync:
     """The lip path's measurements on one clip."""
 
     raw: float | None
-    """Pearson r of the speech envelope with the mouth series as decoded (lag 0); None if not enough pairs."""
+    """The largest Pearson r of the speech envelope with the mouth series as decoded, at an audio lag from 0 to
+    `ACCEPTED_AUDIO_LAG` (``instance_lag``); None if not enough pairs."""
     chance: float
-    """The median r over circular shifts too large to be the answer: what this voice fits these lips by chance."""
+    """The same largest r, as a median over circular shifts too large to be the answer: what this voice fits these
+    lips by chance."""
     offset: float | None
     """Estimated audio delay, seconds (positive: audio late); None with ``reason``."""
     confidence: float | None
     reason: str | None
+    instance_lag: int = 0
+    """Frames of audio lag at which ``raw`` was found."""
     peak: float | None = None
     """The largest r over the lag search (``raw`` where there is none): how well these lips follow this voice at
     their best lag, which a shift of the audio changes little while the true lag stays well inside the search. The
@@ -120,43 +131,78 @@ def circular(envelope: np.ndarray, mouth: np.ndarray) -> np.ndarray:
     return np.array([pearson(np.roll(envelope, -lag), mouth) for lag in range(len(envelope))])
 
 
+def accepted_lags(fps: float) -> int:
+    """The largest whole number of frames within `ACCEPTED_AUDIO_LAG`."""
+    return int(math.floor(ACCEPTED_AUDIO_LAG * fps + 1e-9))
+
+
+def best_accepted(envelope: np.ndarray, mouth: np.ndarray, fps: float) -> tuple[float, int]:
+    """The largest r at audio lags 0 .. `accepted_lags` frames (NaN if none has enough pairs) and its lag."""
+    rs = np.array([at_lag(envelope, mouth, lag) for lag in range(accepted_lags(fps) + 1)])
+    if not np.isfinite(rs).any():
+        return float("nan"), 0
+    lag = int(np.nanargmax(rs))
+    return float(rs[lag]), lag
+
+
 def lip_sync(envelope: np.ndarray, mouth: np.ndarray, fps: float, max_offset: float, min_overlap: float) -> LipSync:
-    """Instance r (lag 0), its chance level, and the offset search over +-``max_offset`` with its confidence."""
+    """Instance r (`best_accepted`), its chance level, and the offset search over +-``max_offset`` with its
+    confidence."""
     n = len(envelope)
-    raw = at_lag(envelope, mouth, 0)
+    raw, instance_lag = best_accepted(envelope, mouth, fps)
     null = circular(envelope, mouth)
     max_lag = int(math.floor(min(max_offset, n / fps - min_overlap) * fps + 1e-9))
     impossible = null[max_lag + 1 : n - max_lag] if n > 2 * max_lag + 1 else np.zeros(0)
-    chance = float(np.nanmedian(impossible)) if np.isfinite(impossible).any() else 0.0
+    width = accepted_lags(fps) + 1
+    by_chance = [
+        np.nanmax(impossible[k : k + width])
+        for k in range(len(impossible) - width + 1)
+        if np.isfinite(impossible[k : k + width]).any()
+    ]
+    chance = float(np.median(by_chance)) if by_chance else 0.0
     raw_value = raw if math.isfinite(raw) else None
     if max_lag < 1:
-        return LipSync(raw_value, chance, None, None, "offset search range is shorter than one frame", raw_value)
+        reason = "offset search range is shorter than one frame"
+        return LipSync(raw_value, chance, None, None, reason, instance_lag, raw_value)
     lags = np.arange(-max_lag, max_lag + 1)
     curve = np.array([at_lag(envelope, mouth, int(lag), max(MIN_PAIRS, int(min_overlap * fps))) for lag in lags])
     curve = np.where(np.isfinite(curve), curve, -np.inf)
     i = int(np.argmax(curve))
     peak = float(curve[i]) if math.isfinite(curve[i]) else None
     if not curve[i] > 0.0:
-        return LipSync(raw_value, chance, None, None, "the voice does not follow the lips at any lag", peak)
+        return LipSync(
+            raw_value, chance, None, None, "the voice does not follow the lips at any lag", instance_lag, peak
+        )
     offset = (lags[i] + parabolic_offset(curve, i)) / fps - LIP_LEAD
-    return LipSync(raw_value, chance, float(offset), peak_confidence(curve, i, impossible), None, peak)
+    return LipSync(raw_value, chance, float(offset), peak_confidence(curve, i, impossible), None, instance_lag, peak)
 
 
 def instance_score(sync: LipSync) -> float:
-    """The lag-0 correlation over its chance level, in [0, 1] (`curation.correlation.above_chance`)."""
+    """The instance correlation over its chance level, in [0, 1] (`curation.correlation.above_chance`)."""
     return above_chance(sync.raw, sync.chance) if sync.raw is not None else 0.0
 
 
 def windows(
-    envelope: np.ndarray, mouth: np.ndarray, fps: float, duration: float, spoken: np.ndarray, silent_score: float
+    envelope: np.ndarray,
+    mouth: np.ndarray,
+    fps: float,
+    duration: float,
+    spoken: np.ndarray,
+    silent_score: float,
+    lag: int = 0,
 ) -> list[float]:
-    """Per-1-s-window r at lag 0, clipped to [0, 1]; a window without enough lips or variance scores 0.
+    """Per-1-s-window r at the instance's ``lag`` (`LipSync.instance_lag`: the frames of mouth ``t`` against the
+    envelope at ``t + lag``), clipped to [0, 1]; a window without enough lips or variance scores 0.
 
     A window in which the VAD hears speech in fewer than a quarter of the
     frames (``spoken``) says nothing about the lips (a closed mouth in silence
     fits any quiet audio): it scores ``silent_score``, the clip's instance score.
     """
     count = int(math.floor(duration)) + (1 if duration - math.floor(duration) >= 0.5 else 0)
+    later = np.full(len(envelope), np.nan)
+    lag = min(lag, len(envelope))
+    later[: len(envelope) - lag] = envelope[lag:]
+    envelope = later
     times = np.arange(len(envelope)) / fps
     out = []
     for w in range(count):
