@@ -171,6 +171,8 @@ def _decode(container: av.container.InputContainer, item: InputItem, config: Cur
     video.thread_type = "AUTO"
     # The frames' own rate (FFmpeg's guess from their timestamps), not the average (count over duration): a steady
     # 12-fps stream whose last frame lasts longer averages 11.94, and slots at that rate drift a period off its frames.
+    # A variable-rate source (a screen recording that mostly holds still) is read at its guessed rate, up to
+    # max_fps, so its held frames fill several slots.
     rate = video.guessed_rate or video.average_rate or Fraction(25)
     fps = float(min(Fraction(rate), Fraction(config.max_fps).limit_denominator(1000)))
     timeline = _Timeline(item, config, fps, (video.codec_context.width, video.codec_context.height))

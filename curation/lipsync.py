@@ -153,7 +153,7 @@ def lip_sync(envelope: np.ndarray, mouth: np.ndarray, fps: float, max_offset: fl
     null = circular(envelope, mouth)
     max_lag = int(math.floor(min(max_offset, n / fps - min_overlap) * fps + 1e-9))
     impossible = null[max_lag + 1 : n - max_lag] if n > 2 * max_lag + 1 else np.zeros(0)
-    width = accepted_lags(fps) + 1
+    width = min(accepted_lags(fps) + 1, len(impossible))  # a short clip has fewer impossible shifts: the best of all
     by_chance = [
         np.nanmax(impossible[k : k + width])
         for k in range(len(impossible) - width + 1)
@@ -195,21 +195,27 @@ def windows(
     envelope at ``t + lag``), clipped to [0, 1]; a window without enough lips or variance scores 0.
 
     A window in which the VAD hears speech in fewer than a quarter of the
-    frames (``spoken``) says nothing about the lips (a closed mouth in silence
-    fits any quiet audio): it scores ``silent_score``, the clip's instance score.
+    frames (``spoken``, read at ``t + lag`` too: the speech these lips shape)
+    says nothing about the lips (a closed mouth in silence fits any quiet
+    audio): it scores ``silent_score``, the clip's instance score. The last
+    ``lag`` frames have no audio at ``t + lag``; they are not counted against
+    their window's pairs, and their speech is their own frames'.
     """
+    if lag < 0:
+        raise ValueError(f"the windows' lag must be 0 or more frames (audio late), got {lag}")
+    n = len(envelope)
+    lag = min(lag, n)
+    envelope = np.concatenate([envelope[lag:], np.full(lag, np.nan)])
+    spoken = np.concatenate([spoken[lag:], spoken[n - lag :]])
+    past_end = np.arange(n) >= n - lag
     count = int(math.floor(duration)) + (1 if duration - math.floor(duration) >= 0.5 else 0)
-    later = np.full(len(envelope), np.nan)
-    lag = min(lag, len(envelope))
-    later[: len(envelope) - lag] = envelope[lag:]
-    envelope = later
-    times = np.arange(len(envelope)) / fps
+    times = np.arange(n) / fps
     out = []
     for w in range(count):
         t = (times >= w) & (times < w + 1)
         if not t.any() or float(np.mean(spoken[t])) < 0.25:
             out.append(unit(silent_score))
             continue
-        r = pearson(envelope[t], mouth[t], min_pairs=int(fps / 2))
+        r = pearson(envelope[t], mouth[t], min_pairs=int(fps / 2) - int(np.sum(t & past_end)))
         out.append(unit(r) if math.isfinite(r) else 0.0)
     return out

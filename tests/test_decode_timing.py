@@ -54,7 +54,8 @@ def _shown(path: Path, config: CurationConfig) -> tuple[float, np.ndarray]:
 
 
 def test_a_steady_rate_is_kept_when_the_last_frame_lasts_longer(tmp_path: Path) -> None:
-    # 24 frames at 12 fps, the last one held for 0.5 s: the average rate is 11.8 fps, the frames' own 12.
+    # 24 frames at 12 fps, the last one held for 0.5 s: the average rate is 9.6 fps (24 frames in 2.5 s), the
+    # frames' own 12.
     times = [k / 12 for k in range(23)] + [23 / 12 + 0.5]
     path = _write(tmp_path / "held.mp4", times, 12)
     fps, shown = _shown(path, CurationConfig(clip_seconds=1.9))

@@ -62,3 +62,28 @@ def test_the_chance_level_is_the_same_best_of_the_accepted_lags_at_impossible_sh
     best_of_five = [null[k : k + 5].max() for k in range(len(null) - 4)]
     assert sync.chance == pytest.approx(float(np.median(best_of_five)))
     assert sync.chance > float(np.median(null))
+
+
+def test_the_last_window_is_not_short_of_pairs_for_the_frames_the_lag_leaves_without_audio() -> None:
+    envelope, mouth = lips_and_voice(4)
+    envelope, mouth = envelope[:65], mouth[:65]  # 2.6 s: the last window, 2.0-2.6 s, has 15 frames, 4 past the audio
+    spoken = np.ones(65, dtype=bool)
+    scores = lipsync.windows(envelope, mouth, FPS, 2.6, spoken, 0.0, lag=4)
+    assert len(scores) == 3 and min(scores) > 0.8, scores
+
+
+def test_the_windows_hear_the_speech_the_lips_shape() -> None:
+    envelope, mouth = lips_and_voice(4)
+    spoken = np.zeros(FRAMES, dtype=bool)
+    spoken[4:29] = True  # speech heard 0-1 s, 4 frames after the lips that shape it
+    scores = lipsync.windows(envelope, mouth, FPS, FRAMES / FPS, spoken, 0.25, lag=4)
+    assert scores[0] > 0.8 and scores[1:] == [0.25] * 9, scores
+    with pytest.raises(ValueError, match="lag must be 0 or more"):
+        lipsync.windows(envelope, mouth, FPS, FRAMES / FPS, spoken, 0.25, lag=-1)
+
+
+def test_a_short_clips_chance_level_is_the_best_of_its_few_impossible_shifts() -> None:
+    envelope, mouth = lips_and_voice(0)
+    envelope, mouth = envelope[:54], mouth[:54]  # 2.16 s: 3 shifts beyond the +-1-s search, fewer than 5 lags
+    sync = lipsync.lip_sync(envelope, mouth, FPS, max_offset=1.0, min_overlap=1.0)
+    assert sync.chance == pytest.approx(float(np.nanmax(lipsync.circular(envelope, mouth)[26:29])))
