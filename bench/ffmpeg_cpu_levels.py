@@ -11,8 +11,8 @@ same input and prints a digest per step and level (a markdown table):
 
 The steps: decoding the sample clips as curate does (`curation.decode`: H.264
 and other decoders, swscale's conversion to RGB, swresample to 16 kHz mono),
-swscale's RGB to YUV 4:2:0 and libx264 (the writer's encoder, which picks its
-own kernels: levels are set through its ``asm`` option), FFmpeg's AAC encoder
+swscale's RGB to YUV 4:2:0 and libx264 (the writer's encoder with its options,
+which picks its own kernels: levels are set through its ``asm`` option), FFmpeg's AAC encoder
 and swresample from 16 to 48 kHz (the benchmark's container shifts). x86-64 only,
 and only the levels this CPU has: an older level is a subset of a newer one's
 kernels, but forcing kernels the CPU lacks ends the process with SIGILL.
@@ -32,6 +32,7 @@ import numpy as np
 
 from curation.config import CurationConfig
 from curation.decode import decode_clips
+from curation.encode import X264_PARAMS
 from curation.inputs import read_inputs
 from curation.variants import CONTAINER_AUDIO_RATE, _resampled
 
@@ -41,8 +42,11 @@ _BASE = 0x1 | 0x2 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x1000  # MMX .. 
 _AVX2 = _BASE | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x40000  # + AVX, AVX2, FMA3, BMI1, BMI2
 LEVELS = {"SSE4.2": _BASE, "AVX": _BASE | 0x4000, "AVX2 + FMA3": _AVX2, "AVX-512": _AVX2 | 0x100000 | 0x200000}
 """FFmpeg's AV_CPU_FLAG_* sets of four CPU generations."""
-X264_ASM = {"SSE4.2": 0x1FF, "AVX": 0x3FF, "AVX2 + FMA3": 0xF3FF, "AVX-512": 0x1F3FF}
-"""The same levels as x264's X264_CPU_* masks (x264.h), without AMD's XOP and FMA4."""
+X264_ASM = {"SSE4.2": 0x1EF, "AVX": 0x3EF, "AVX2 + FMA3": 0xF3FF, "AVX-512": 0x1F3FF}
+"""The same levels as x264's X264_CPU_* masks (x264.h), without AMD's XOP and FMA4, and without LZCNT (bit 4)
+below AVX2: x264 does not check the mask against the CPU, and LZCNT came with AVX2's generation."""
+DETECTED = "as detected"
+"""The column of FFmpeg's and x264's own choice on this CPU, unforced: what a run here uses."""
 
 
 def _libavutil() -> ctypes.CDLL:
@@ -63,6 +67,20 @@ def _decoded(kind: str) -> Callable[[str], str]:
     return step
 
 
+def _audio_frames(level: str) -> str:
+    """The sample clips' audio as their decoders give it, before any resampling."""
+    digests = []
+    for path in sorted(SAMPLE_MANIFEST.parent.iterdir()):
+        try:
+            container = av.open(str(path))
+        except av.error.InvalidDataError:
+            continue
+        with container:
+            for stream in container.streams.audio[:1]:
+                digests += [_digest(frame.to_ndarray()) for frame in container.decode(stream)]
+    return _digest("".join(digests).encode())
+
+
 def _frames() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (12, 240, 320, 3), dtype=np.uint8)
 
@@ -75,7 +93,8 @@ def _to_yuv(level: str) -> str:
 def _x264(level: str) -> str:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as out:
-        options = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": f"asm={X264_ASM[level]}"}
+        asm = f":asm={X264_ASM[level]}" if level in X264_ASM else ""
+        options = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": X264_PARAMS + asm}
         video = out.add_stream("libx264", rate=25, options=options)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         for k, image in enumerate(_frames()):
@@ -105,6 +124,7 @@ def _aac(level: str) -> str:
 
 STEPS = {
     "decode: frames (decoders, swscale to RGB)": _decoded("frames"),
+    "decode: audio frames (decoders, before resampling)": _audio_frames,
     "decode: audio (swresample to 16 kHz mono)": _decoded("audio"),
     "swscale RGB to YUV 4:2:0": _to_yuv,
     "libx264 (threads=1)": _x264,
@@ -124,14 +144,13 @@ def levels_here() -> list[str]:
 
 
 def measure(steps: list[str] | None = None) -> dict[str, dict[str, str]]:
-    """Step -> level -> digest of its output, for ``steps`` (default: all) at `levels_here`; FFmpeg's own choice is
-    restored after."""
+    """Step -> level -> digest of its output, for ``steps`` (default: all) at `levels_here` and `DETECTED`; FFmpeg's
+    own choice is restored after."""
     libavutil = _libavutil()
     table: dict[str, dict[str, str]] = {step: {} for step in steps or STEPS}
     try:
-        for level in levels_here():
-            flags = LEVELS[level]
-            libavutil.av_force_cpu_flags(flags)
+        for level in [*levels_here(), DETECTED]:
+            libavutil.av_force_cpu_flags(LEVELS.get(level, -1))
             for step, digests in table.items():
                 digests[level] = STEPS[step](level)
     finally:
@@ -142,7 +161,7 @@ def measure(steps: list[str] | None = None) -> dict[str, dict[str, str]]:
 def main() -> None:
     table = measure()
     print(f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}\n")
-    levels = levels_here()
+    levels = [*levels_here(), DETECTED]
     print("| step | " + " | ".join(levels) + " | same at every level |")
     print("|---|" + "---|" * (len(levels) + 1))
     for step, digests in table.items():

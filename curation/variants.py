@@ -30,6 +30,7 @@ import numpy as np
 from acav1m_hf.schema import AUDIO_SAMPLE_RATE
 from curation.analyse import shift_audio
 from curation.decode import source_frames
+from curation.encode import X264_PARAMS
 from curation.records import Clip
 
 SR = AUDIO_SAMPLE_RATE
@@ -69,7 +70,8 @@ def write_container_shift(clip: Clip, seconds: float, path: Path) -> Path:
         frames = source_frames(clip.source, float(clip.fps), len(clip.frames))
         width, height = clip.source.width // 2 * 2, clip.source.height // 2 * 2
     with av.open(str(path), "w", format="mp4") as out:
-        video = out.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "20", "threads": "1"})
+        options = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": X264_PARAMS}  # repeatable bytes
+        video = out.add_stream("libx264", rate=rate, options=options)
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         video.codec_context.time_base = video_time_base  # a fine grid: the first frame can start at any time
