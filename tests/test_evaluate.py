@@ -57,10 +57,13 @@ def _check_figures(report: AlignmentReport) -> None:
     for group, figures in report.figures.items():
         values = _values(figures)
         assert all(v is None or 0.0 <= v <= 1.0 for v in values), (group, values)
-    computed = _values(report.figures["all"])
-    assert sum(v is not None for v in computed) >= len(computed) - 1, (
-        computed
-    )  # only a confident-only share may be empty
+    figures = report.figures["all"]
+    confident_only = (figures.confident_within_close, figures.confident_within_near)
+    everything_else = [figures.within_close, figures.within_near, figures.confident, figures.matched_above_swapped]
+    everything_else += [figures.instance_null, figures.offset_null, *figures.passed.values()]
+    assert all(share.value is not None for share in everything_else) and figures.auroc is not None, _values(figures)
+    # The shares among confident shifts are empty exactly when no shift is confident.
+    assert all((share.value is None) == (figures.confident.value == 0.0) for share in confident_only), _values(figures)
 
 
 @pytest.mark.parametrize("seconds", [0.3, -0.52, 0.96])
