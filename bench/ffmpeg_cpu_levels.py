@@ -11,8 +11,8 @@ same input and prints a digest per step and level (a markdown table):
 
 The steps: decoding the sample clips as curate does (`curation.decode`: H.264
 and other decoders, swscale's conversion to RGB, swresample to 16 kHz mono),
-swscale's RGB to YUV 4:2:0 and libx264 (the writer's encoder with its options,
-which picks its own kernels: levels are set through its ``asm`` option), FFmpeg's AAC encoder
+swscale's RGB to YUV 4:2:0 and libx264 (with the benchmark variants' options, `curation.variants.X264_OPTIONS`;
+it picks its own kernels: levels are set through its ``asm`` option), FFmpeg's AAC encoder
 and swresample from 16 to 48 kHz (the benchmark's container shifts). x86-64 only,
 and only the levels this CPU has: an older level is a subset of a newer one's
 kernels, but forcing kernels the CPU lacks ends the process with SIGILL.
@@ -32,9 +32,8 @@ import numpy as np
 
 from curation.config import CurationConfig
 from curation.decode import decode_clips
-from curation.encode import X264_PARAMS
 from curation.inputs import read_inputs
-from curation.variants import CONTAINER_AUDIO_RATE, _resampled
+from curation.variants import CONTAINER_AUDIO_RATE, X264_OPTIONS, _resampled
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_MANIFEST = REPO / "acav1m_hf" / "sample_data" / "manifest.csv"
@@ -94,7 +93,7 @@ def _x264(level: str) -> str:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as out:
         asm = f":asm={X264_ASM[level]}" if level in X264_ASM else ""
-        options = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": X264_PARAMS + asm}
+        options = {**X264_OPTIONS, "x264-params": X264_OPTIONS["x264-params"] + asm}
         video = out.add_stream("libx264", rate=25, options=options)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         for k, image in enumerate(_frames()):
@@ -161,7 +160,7 @@ def measure(steps: list[str] | None = None) -> dict[str, dict[str, str]]:
 def main() -> None:
     table = measure()
     print(f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}\n")
-    levels = [*levels_here(), DETECTED]
+    levels = list(next(iter(table.values())))
     print("| step | " + " | ".join(levels) + " | same at every level |")
     print("|---|" + "---|" * (len(levels) + 1))
     for step, digests in table.items():

@@ -34,6 +34,8 @@ from curation.encode import X264_PARAMS
 from curation.records import Clip
 
 SR = AUDIO_SAMPLE_RATE
+X264_OPTIONS = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": X264_PARAMS}
+"""libx264's options for the re-encoded variants: one thread and the writer's `X264_PARAMS`, so the bytes repeat."""
 CONTAINER_AUDIO_RATE = 48_000
 """The re-encoded variant's AAC rate: what real files mostly carry (and what sets the priming to 21.3 ms)."""
 MATCH_CORRELATION = 0.5
@@ -70,8 +72,7 @@ def write_container_shift(clip: Clip, seconds: float, path: Path) -> Path:
         frames = source_frames(clip.source, float(clip.fps), len(clip.frames))
         width, height = clip.source.width // 2 * 2, clip.source.height // 2 * 2
     with av.open(str(path), "w", format="mp4") as out:
-        options = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": X264_PARAMS}  # repeatable bytes
-        video = out.add_stream("libx264", rate=rate, options=options)
+        video = out.add_stream("libx264", rate=rate, options=X264_OPTIONS)
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         video.codec_context.time_base = video_time_base  # a fine grid: the first frame can start at any time
